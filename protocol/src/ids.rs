@@ -1,0 +1,145 @@
+//! Room ids and identity (peer) ids.
+//!
+//! Both are unpadded base64url strings. Generated ids carry 128 random bits (22 characters); the caller supplies
+//! the randomness (getrandom in the browser) so this module stays pure and testable.
+
+use crate::ProtocolError;
+
+/// Shortest accepted room id. Generated ids are [`GENERATED_ID_LEN`] characters long.
+pub const ROOM_ID_MIN_LEN: usize = 16;
+/// Longest accepted room id.
+pub const ROOM_ID_MAX_LEN: usize = 64;
+/// Shortest accepted identity id.
+pub const PEER_ID_MIN_LEN: usize = 16;
+/// Longest accepted identity id.
+pub const PEER_ID_MAX_LEN: usize = 64;
+/// Length of an id made from 16 random bytes.
+pub const GENERATED_ID_LEN: usize = 22;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Encodes bytes as unpadded base64url.
+pub fn base64url(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Makes a new id (room or identity) from 16 random bytes.
+pub fn new_id(random: [u8; 16]) -> String {
+    base64url(&random)
+}
+
+fn check_id(what: &str, id: &str, min: usize, max: usize) -> Result<(), ProtocolError> {
+    if id.len() < min || id.len() > max {
+        return Err(ProtocolError::Invalid(format!(
+            "the {what} must be {min} to {max} characters long"
+        )));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ProtocolError::Invalid(format!(
+            "the {what} may only contain letters, digits, '-' and '_'"
+        )));
+    }
+    Ok(())
+}
+
+/// Validates a room id taken from a URL path or a pasted link.
+pub fn validate_room_id(id: &str) -> Result<(), ProtocolError> {
+    check_id("room code", id, ROOM_ID_MIN_LEN, ROOM_ID_MAX_LEN)
+}
+
+/// Validates an identity id.
+pub fn validate_peer_id(id: &str) -> Result<(), ProtocolError> {
+    check_id("identity id", id, PEER_ID_MIN_LEN, PEER_ID_MAX_LEN)
+}
+
+/// Finds the room id in what a user pasted: a full link (`https://host/#/r/<id>`), a path, or the bare code.
+pub fn parse_room_input(input: &str) -> Result<String, ProtocolError> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(ProtocolError::Invalid(
+            "paste a room link or code first".into(),
+        ));
+    }
+    let candidate = match input.rfind("/r/") {
+        Some(pos) => &input[pos + 3..],
+        None => input,
+    };
+    let candidate = candidate
+        .split(['?', '#', '/'])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    validate_room_id(candidate).map_err(|_| {
+        ProtocolError::Invalid(
+            "that is not a Twain room link or code: a code is at least 16 letters, digits, '-' or '_'".into(),
+        )
+    })?;
+    Ok(candidate.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_known_values() {
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_128_bits() {
+        let id = new_id([0xAB; 16]);
+        assert_eq!(id.len(), GENERATED_ID_LEN);
+        validate_room_id(&id).unwrap();
+        validate_peer_id(&id).unwrap();
+        assert_ne!(new_id([1; 16]), new_id([2; 16]));
+    }
+
+    #[test]
+    fn room_id_validation() {
+        assert!(validate_room_id("abcdefghijklmnop").is_ok());
+        assert!(validate_room_id("short").is_err());
+        assert!(validate_room_id(&"a".repeat(65)).is_err());
+        assert!(validate_room_id("abcdefghijklmno/").is_err());
+        assert!(validate_room_id("abcdefghijklmno<").is_err());
+        assert!(validate_room_id("abcdefghijklmnoé").is_err());
+    }
+
+    #[test]
+    fn parse_pasted_input() {
+        let id = "q7Xk2mP9vL3nR8sT1wY4zA";
+        assert_eq!(parse_room_input(id).unwrap(), id);
+        assert_eq!(parse_room_input(&format!("  {id}\n")).unwrap(), id);
+        assert_eq!(
+            parse_room_input(&format!("http://127.0.0.1:8787/#/r/{id}")).unwrap(),
+            id
+        );
+        assert_eq!(
+            parse_room_input(&format!("https://twain.example/#/r/{id}?x=1")).unwrap(),
+            id
+        );
+        assert!(parse_room_input("").is_err());
+        assert!(parse_room_input("http://127.0.0.1:8787/").is_err());
+        assert!(parse_room_input("<script>").is_err());
+    }
+}
