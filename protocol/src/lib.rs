@@ -2,6 +2,7 @@
 //!
 //! - [`signal`]: the JSON frames exchanged over the signaling WebSocket (`/ws/<room>`), close codes and limits.
 //! - [`wire`]: the frames exchanged between the two browsers over the WebRTC data channel.
+//! - [`transfer`]: sending and receiving files over the `twain-files` data channel (sans-IO state machines).
 //! - [`room`]: the admission rules of a room (two live peers at most, replacing a peer's older socket, evicting
 //!   stale sockets) and the per-socket rate limiter, as pure functions over plain data.
 //! - [`ids`]: room and identity ids: their format, validation and generation from caller-supplied randomness.
@@ -12,6 +13,7 @@
 pub mod ids;
 pub mod room;
 pub mod signal;
+pub mod transfer;
 pub mod wire;
 
 /// Version of both the signaling and the data-channel protocol. Bumped on any incompatible change.

@@ -111,7 +111,12 @@ mod tests {
     fn admission_rules() {
         let now = 1_000_000;
         check(&[], "a", now, Admission::Admit { evict: vec![] });
-        check(&[occ("a", now)], "b", now, Admission::Admit { evict: vec![] });
+        check(
+            &[occ("a", now)],
+            "b",
+            now,
+            Admission::Admit { evict: vec![] },
+        );
         check(&[occ("a", now), occ("b", now)], "c", now, Admission::Full);
         // Same identity replaces its older socket, even in a full room.
         check(
@@ -139,7 +144,12 @@ mod tests {
             Admission::Full,
         );
         // Clock going backwards never panics or evicts.
-        check(&[occ("a", now + 5)], "b", now, Admission::Admit { evict: vec![] });
+        check(
+            &[occ("a", now + 5)],
+            "b",
+            now,
+            Admission::Admit { evict: vec![] },
+        );
     }
 
     #[test]

@@ -57,14 +57,22 @@ pub mod close {
     /// A sentence for the user explaining a close code, or `None` for codes that simply mean "reconnect".
     pub fn explain(code: u16) -> Option<&'static str> {
         Some(match code {
-            PROTOCOL_ERROR => "This version of Twain cannot talk to the server. Reload the page to update.",
-            ROOM_FULL => "This room already has two people in it. Only two people can be in a Twain room.",
+            PROTOCOL_ERROR => {
+                "This version of Twain cannot talk to the server. Reload the page to update."
+            }
+            ROOM_FULL => {
+                "This room already has two people in it. Only two people can be in a Twain room."
+            }
             REPLACED => "You opened this room in another tab, so this tab was disconnected.",
             INVALID_ROOM => "This room link is not valid. Check that you copied all of it.",
             BANNED => "The owner of this room has banned you. You cannot join it again.",
             KICKED => "The owner of this room removed you from it.",
-            RATE_LIMITED => "This tab sent too many messages to the server too quickly and was disconnected.",
-            TOO_MANY_JOINS => "Too many attempts to join from your network. Wait a minute and try again.",
+            RATE_LIMITED => {
+                "This tab sent too many messages to the server too quickly and was disconnected."
+            }
+            TOO_MANY_JOINS => {
+                "Too many attempts to join from your network. Wait a minute and try again."
+            }
             _ => return None,
         })
     }

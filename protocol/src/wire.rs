@@ -1,11 +1,14 @@
 //! Data-channel frames: what the two browsers say to each other, peer to peer.
 //!
 //! Control and chat frames are JSON text messages on the data channel labelled `twain` (negotiated, id 0).
+//! File frames (`file-*`) are JSON text messages on the second channel, `twain-files`, next to the binary chunk
+//! frames of [`crate::transfer::frame`], so that an offer always arrives before its chunks; see [`crate::transfer`].
 //! Everything here comes from the other browser, which may be modified: [`PeerFrame::decode`] caps sizes and
 //! checks every field, and callers render all peer text as text, never as HTML.
 
 use serde::{Deserialize, Serialize};
 
+use crate::transfer::{CancelReason, FileMeta, TransferId, MAX_CANCEL_MESSAGE_CHARS, MAX_CHUNKS};
 use crate::{decode_json, validate_name, ProtocolError, PROTOCOL_VERSION};
 
 /// Largest JSON frame accepted on the data channel, in bytes.
@@ -20,13 +23,50 @@ pub const MAX_MESSAGE_ID_LEN: usize = 64;
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum PeerFrame {
     /// Sent first when the channel opens, and again after a rename.
-    Hello { v: u32, peer_id: String, name: String },
+    Hello {
+        v: u32,
+        peer_id: String,
+        name: String,
+    },
     /// A chat message. `ts` is the sender's clock, milliseconds since the Unix epoch.
     Chat { id: String, text: String, ts: f64 },
     /// The receiver stored chat message `id` (the sender shows a delivered tick).
     Ack { id: String },
     /// The sender is typing (`true`) or stopped (`false`). Expires by itself after a few seconds.
     Typing { active: bool },
+    /// Sender → receiver (on `twain-files`): a file to receive, or the same transfer offered again after a
+    /// reconnect. The receiver auto-accepts (or refuses with `file-cancel`); no chunk is sent before that.
+    FileOffer {
+        transfer_id: TransferId,
+        name: String,
+        size: u64,
+        mime: String,
+        sha256: String,
+    },
+    /// Receiver → sender: answer to `file-offer`; send chunks from `next_seq` on (0 for a new transfer, more when
+    /// the receiver already holds part of it).
+    FileAccept {
+        transfer_id: TransferId,
+        next_seq: u32,
+    },
+    /// Receiver → sender, unprompted (on reconnect, or a person retrying): send chunks from `next_seq` on.
+    /// Answered by chunks, `file-unavailable` or `file-cancel`.
+    FileResume {
+        transfer_id: TransferId,
+        next_seq: u32,
+    },
+    /// Receiver → sender: every byte is stored and its SHA-256 matches the offer. The transfer is over.
+    FileComplete { transfer_id: TransferId },
+    /// Either side: the transfer is over without delivery. `message` is an optional sentence for the person.
+    FileCancel {
+        transfer_id: TransferId,
+        reason: CancelReason,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        message: String,
+    },
+    /// Sender → receiver: the sender no longer has the file open (it reloaded), so it can't resume. The receiver
+    /// keeps what it stored and may ask again later with `file-resume`.
+    FileUnavailable { transfer_id: TransferId },
 }
 
 impl PeerFrame {
@@ -35,6 +75,33 @@ impl PeerFrame {
         let frame: PeerFrame = decode_json(text, MAX_PEER_FRAME_BYTES)?;
         frame.validate()?;
         Ok(frame)
+    }
+
+    /// The `file-offer` frame announcing `meta`.
+    pub fn file_offer(transfer_id: TransferId, meta: &FileMeta) -> Self {
+        PeerFrame::FileOffer {
+            transfer_id,
+            name: meta.name.clone(),
+            size: meta.size,
+            mime: meta.mime.clone(),
+            sha256: meta.sha256.clone(),
+        }
+    }
+
+    /// The transfer a `file-*` frame is about; `None` for chat frames.
+    pub fn transfer_id(&self) -> Option<TransferId> {
+        match self {
+            PeerFrame::FileOffer { transfer_id, .. }
+            | PeerFrame::FileAccept { transfer_id, .. }
+            | PeerFrame::FileResume { transfer_id, .. }
+            | PeerFrame::FileComplete { transfer_id }
+            | PeerFrame::FileCancel { transfer_id, .. }
+            | PeerFrame::FileUnavailable { transfer_id } => Some(*transfer_id),
+            PeerFrame::Hello { .. }
+            | PeerFrame::Chat { .. }
+            | PeerFrame::Ack { .. }
+            | PeerFrame::Typing { .. } => None,
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -74,6 +141,42 @@ impl PeerFrame {
             }
             PeerFrame::Ack { id } => validate_message_id(id),
             PeerFrame::Typing { .. } => Ok(()),
+            PeerFrame::FileOffer {
+                name,
+                size,
+                mime,
+                sha256,
+                ..
+            } => FileMeta {
+                name: name.clone(),
+                size: *size,
+                mime: mime.clone(),
+                sha256: sha256.clone(),
+            }
+            .validate(),
+            PeerFrame::FileAccept { next_seq, .. } | PeerFrame::FileResume { next_seq, .. } => {
+                if *next_seq > MAX_CHUNKS {
+                    return Err(ProtocolError::Invalid(format!(
+                        "chunk {next_seq} is beyond the end of any file this app accepts"
+                    )));
+                }
+                Ok(())
+            }
+            PeerFrame::FileCancel { message, .. } => {
+                let chars = message.chars().count();
+                if chars > MAX_CANCEL_MESSAGE_CHARS {
+                    return Err(ProtocolError::Invalid(format!(
+                        "the cancel message has {chars} characters, over the limit of {MAX_CANCEL_MESSAGE_CHARS}"
+                    )));
+                }
+                if message.chars().any(char::is_control) {
+                    return Err(ProtocolError::Invalid(
+                        "the cancel message contains control characters".into(),
+                    ));
+                }
+                Ok(())
+            }
+            PeerFrame::FileComplete { .. } | PeerFrame::FileUnavailable { .. } => Ok(()),
         }
     }
 }
@@ -85,9 +188,7 @@ fn validate_message_id(id: &str) -> Result<(), ProtocolError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err(ProtocolError::Invalid(
-            "the message id is not valid".into(),
-        ));
+        return Err(ProtocolError::Invalid("the message id is not valid".into()));
     }
     Ok(())
 }
@@ -97,6 +198,8 @@ mod tests {
     use super::*;
 
     const ID: &str = "q7Xk2mP9vL3nR8sT1wY4zA";
+    const TID: TransferId = TransferId([0x5a; 16]);
+    const HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn round_trips() {
@@ -113,6 +216,40 @@ mod tests {
             },
             PeerFrame::Ack { id: ID.into() },
             PeerFrame::Typing { active: true },
+            PeerFrame::FileOffer {
+                transfer_id: TID,
+                name: "holiday photo.jpg".into(),
+                size: 1_234_567,
+                mime: "image/jpeg".into(),
+                sha256: "ab".repeat(32),
+            },
+            PeerFrame::FileOffer {
+                transfer_id: TID,
+                name: "empty".into(),
+                size: 0,
+                mime: "".into(),
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+            },
+            PeerFrame::FileAccept {
+                transfer_id: TID,
+                next_seq: 0,
+            },
+            PeerFrame::FileResume {
+                transfer_id: TID,
+                next_seq: 64,
+            },
+            PeerFrame::FileComplete { transfer_id: TID },
+            PeerFrame::FileCancel {
+                transfer_id: TID,
+                reason: CancelReason::Cancelled,
+                message: String::new(),
+            },
+            PeerFrame::FileCancel {
+                transfer_id: TID,
+                reason: CancelReason::Refused,
+                message: "the file name contains a path separator".into(),
+            },
+            PeerFrame::FileUnavailable { transfer_id: TID },
         ];
         for f in frames {
             assert_eq!(PeerFrame::decode(&f.encode()).unwrap(), f);
@@ -150,5 +287,110 @@ mod tests {
             PeerFrame::decode(&big),
             Err(ProtocolError::TooLarge { .. })
         ));
+    }
+
+    fn offer_json(name: &str, size: &str, mime: &str, sha: &str) -> String {
+        format!(
+            r#"{{"type":"file-offer","transfer_id":"{}","name":{},"size":{size},"mime":{},"sha256":"{sha}"}}"#,
+            TID,
+            serde_json::to_string(name).unwrap(),
+            serde_json::to_string(mime).unwrap()
+        )
+    }
+
+    /// Decoding `text` fails with an error whose sentence contains `expected`.
+    fn check_refused(text: &str, expected: &str) {
+        let err = PeerFrame::decode(text).unwrap_err();
+        assert!(err.to_string().contains(expected), "{text}: {err}");
+    }
+
+    #[test]
+    fn file_frames_wire_format() {
+        let text = offer_json("a.txt", "3", "text/plain", HASH);
+        let frame = PeerFrame::decode(&text).unwrap();
+        assert_eq!(frame.transfer_id(), Some(TID));
+        assert_eq!(
+            PeerFrame::decode(&format!(
+                r#"{{"type":"file-cancel","transfer_id":"{TID}","reason":"damaged"}}"#
+            ))
+            .unwrap(),
+            PeerFrame::FileCancel {
+                transfer_id: TID,
+                reason: CancelReason::Damaged,
+                message: String::new()
+            }
+        );
+        // A reason added by a later version still reads.
+        let frame = PeerFrame::decode(&format!(
+            r#"{{"type":"file-cancel","transfer_id":"{TID}","reason":"quota"}}"#
+        ))
+        .unwrap();
+        assert!(matches!(
+            frame,
+            PeerFrame::FileCancel {
+                reason: CancelReason::Other,
+                ..
+            }
+        ));
+        assert_eq!(
+            PeerFrame::FileComplete { transfer_id: TID }.encode(),
+            format!(r#"{{"type":"file-complete","transfer_id":"{TID}"}}"#)
+        );
+        assert_eq!(PeerFrame::Typing { active: true }.transfer_id(), None);
+    }
+
+    #[test]
+    fn hostile_file_frames_are_refused() {
+        check_refused(
+            &offer_json("../../.ssh/id_rsa", "3", "", HASH),
+            "path separator",
+        );
+        check_refused(&offer_json("a\\b", "3", "", HASH), "path separator");
+        check_refused(&offer_json("a\u{0}b", "3", "", HASH), "control characters");
+        check_refused(
+            &offer_json(&"n".repeat(300), "3", "", HASH),
+            "over the limit of 255",
+        );
+        check_refused(&offer_json("   ", "3", "", HASH), "empty");
+        check_refused(&offer_json("a", "200000001", "", HASH), "files over 200 MB");
+        check_refused(
+            &offer_json("a", "18446744073709551615", "", HASH),
+            "files over 200 MB",
+        );
+        check_refused(&offer_json("a", "-1", "", HASH), "could not be read");
+        check_refused(&offer_json("a", "1.5", "", HASH), "could not be read");
+        check_refused(&offer_json("a", "1e300", "", HASH), "could not be read");
+        check_refused(&offer_json("a", "3", "text/html\n", HASH), "MIME");
+        check_refused(&offer_json("a", "3", "nonsense", HASH), "MIME");
+        check_refused(&offer_json("a", "3", "", "abc"), "SHA-256");
+        check_refused(&offer_json("a", "3", "", &HASH.to_uppercase()), "SHA-256");
+        for text in [
+            r#"{"type":"file-accept","transfer_id":"xyz","next_seq":0}"#,
+            r#"{"type":"file-accept","transfer_id":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a","next_seq":0}"#,
+            r#"{"type":"file-accept","transfer_id":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a","next_seq":-1}"#,
+            r#"{"type":"file-resume","transfer_id":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"}"#,
+            r#"{"type":"file-complete"}"#,
+            r#"{"type":"file-cancel","transfer_id":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"}"#,
+            r#"{"type":"file-chunk","transfer_id":"5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"}"#,
+        ] {
+            assert!(PeerFrame::decode(text).is_err(), "{text}");
+        }
+        check_refused(
+            &format!(r#"{{"type":"file-resume","transfer_id":"{TID}","next_seq":4000000000}}"#),
+            "beyond the end",
+        );
+        check_refused(
+            &format!(
+                r#"{{"type":"file-cancel","transfer_id":"{TID}","reason":"failed","message":"{}"}}"#,
+                "m".repeat(MAX_CANCEL_MESSAGE_CHARS + 1)
+            ),
+            "cancel message",
+        );
+        check_refused(
+            &format!(
+                r#"{{"type":"file-cancel","transfer_id":"{TID}","reason":"failed","message":"a\u001bb"}}"#
+            ),
+            "control characters",
+        );
     }
 }
