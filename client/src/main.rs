@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    twain_client::start();
+}

@@ -1,0 +1,98 @@
+//! The message box. Enter sends, Shift+Enter makes a new line. Disabled with an explanation while the other
+//! person is not connected: Twain has no offline delivery.
+
+use twain_protocol::wire::MAX_TEXT_CHARS;
+use web_sys::HtmlTextAreaElement;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct ComposerProps {
+    pub enabled: bool,
+    /// Shown instead of the hint while disabled.
+    pub disabled_reason: AttrValue,
+    pub on_send: Callback<String>,
+    /// `true` while typing (throttled here), `false` when the box is emptied or sent.
+    pub on_typing: Callback<bool>,
+}
+
+/// Don't repeat "typing" more often than this.
+const TYPING_EVERY_MS: f64 = 2500.0;
+
+#[function_component(Composer)]
+pub fn composer(props: &ComposerProps) -> Html {
+    let text = use_state(String::new);
+    let last_typing = use_mut_ref(|| 0.0f64);
+    let area_ref = use_node_ref();
+
+    let send = {
+        let text = text.clone();
+        let on_send = props.on_send.clone();
+        let on_typing = props.on_typing.clone();
+        let enabled = props.enabled;
+        let last_typing = last_typing.clone();
+        move || {
+            let body = text.trim().to_string();
+            if !enabled || body.is_empty() || body.chars().count() > MAX_TEXT_CHARS {
+                return;
+            }
+            on_send.emit(body);
+            text.set(String::new());
+            *last_typing.borrow_mut() = 0.0;
+            on_typing.emit(false);
+        }
+    };
+
+    let oninput = {
+        let text = text.clone();
+        let on_typing = props.on_typing.clone();
+        let last_typing = last_typing.clone();
+        Callback::from(move |e: InputEvent| {
+            let value = e.target_unchecked_into::<HtmlTextAreaElement>().value();
+            let now = js_sys::Date::now();
+            if value.trim().is_empty() {
+                if *last_typing.borrow() > 0.0 {
+                    *last_typing.borrow_mut() = 0.0;
+                    on_typing.emit(false);
+                }
+            } else if now - *last_typing.borrow() > TYPING_EVERY_MS {
+                *last_typing.borrow_mut() = now;
+                on_typing.emit(true);
+            }
+            text.set(value);
+        })
+    };
+    let onkeydown = {
+        let send = send.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
+                e.prevent_default();
+                send();
+            }
+        })
+    };
+    let onsubmit = Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        send();
+    });
+
+    let count = text.chars().count();
+    let too_long = count > MAX_TEXT_CHARS;
+    html! {
+        <form class="composer" {onsubmit}>
+            <label for="composer-text" class="visually-hidden">{ "Message" }</label>
+            <textarea id="composer-text" ref={area_ref} rows="1" value={(*text).clone()} {oninput} {onkeydown}
+                placeholder={ if props.enabled { "Write a message" } else { "Not connected" } }
+                disabled={!props.enabled} aria-describedby="composer-hint" />
+            <button type="submit" class="primary" disabled={!props.enabled || text.trim().is_empty() || too_long}>{ "Send" }</button>
+            <p id="composer-hint" class={classes!("hint", (!props.enabled || too_long).then_some("warn"))} aria-live="polite">
+                if !props.enabled {
+                    { props.disabled_reason.clone() }
+                } else if too_long {
+                    { format!("This message is {count} characters long; the limit is {MAX_TEXT_CHARS}.") }
+                } else {
+                    { "Enter to send, Shift+Enter for a new line." }
+                }
+            </p>
+        </form>
+    }
+}

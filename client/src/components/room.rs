@@ -1,0 +1,438 @@
+//! The room page: connection state, the conversation, the composer.
+//!
+//! The [`Session`] is created by an effect and dropped when the page goes away. Its events become reducer
+//! actions; storage writes happen here, in the event handler, never in the reducer.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo_timers::callback::Timeout;
+use twain_protocol::signal::{close, PeerInfo};
+use twain_protocol::wire::PeerFrame;
+use wasm_bindgen_futures::spawn_local;
+use yew::prelude::*;
+
+use crate::app::{room_link, AppContext};
+use crate::components::composer::Composer;
+use crate::components::message_list::MessageList;
+use crate::components::rename::RenameForm;
+use crate::net::session::{LinkStatus, Me, Session, SessionEvent};
+use crate::state::{Action, RoomState};
+use crate::storage::{MessageKind, Storage, StoredMessage};
+
+#[derive(Properties, PartialEq)]
+pub struct RoomProps {
+    pub room_id: String,
+}
+
+/// How long a "typing" signal lasts without a refresh.
+const TYPING_TTL_MS: u32 = 6000;
+
+/// Storage key of a chat message: room, author, the author's message id. Namespacing by author means a peer
+/// can never overwrite one of our messages by reusing an id.
+fn message_key(room_id: &str, author: &str, id: &str) -> String {
+    format!("{room_id}:{author}:{id}")
+}
+
+/// Everything the session event handler needs.
+struct Handler {
+    room_id: String,
+    storage: Rc<Storage>,
+    dispatch: UseReducerDispatcher<RoomState>,
+    session: Rc<RefCell<Option<Session>>>,
+    typing_timer: RefCell<Option<Timeout>>,
+    peer: RefCell<Option<PeerInfo>>,
+    present: Cell<bool>,
+}
+
+impl Handler {
+    fn notice_on_error<T>(&self, result: Result<T, crate::storage::StorageError>) {
+        if let Err(e) = result {
+            self.dispatch.dispatch(Action::Notice(Some(e.to_string())));
+        }
+    }
+
+    fn system(self: &Rc<Self>, text: String) {
+        let msg = StoredMessage {
+            id: message_key(&self.room_id, "sys", &crate::random::new_id()),
+            room_id: self.room_id.clone(),
+            kind: MessageKind::System,
+            from_me: false,
+            author: String::new(),
+            text,
+            ts: js_sys::Date::now(),
+            delivered: false,
+        };
+        self.dispatch.dispatch(Action::Message(msg.clone()));
+        let this = self.clone();
+        spawn_local(async move { this.notice_on_error(this.storage.add_message(&msg).await) });
+    }
+
+    fn remember_peer(self: &Rc<Self>, peer: &PeerInfo) {
+        let this = self.clone();
+        let peer = peer.clone();
+        spawn_local(async move {
+            this.notice_on_error(
+                this.storage
+                    .set_room_peer(&this.room_id, &peer.peer_id, &peer.name)
+                    .await,
+            )
+        });
+    }
+
+    fn handle(self: &Rc<Self>, event: SessionEvent) {
+        match event {
+            SessionEvent::Status(status) => self.dispatch.dispatch(Action::Status(status)),
+            SessionEvent::PeerArrived(peer) => {
+                self.remember_peer(&peer);
+                if !self.present.replace(true) {
+                    self.system(format!("{} joined the room.", peer.name));
+                }
+                *self.peer.borrow_mut() = Some(peer.clone());
+                self.dispatch.dispatch(Action::PeerArrived(peer));
+            }
+            SessionEvent::PeerDeparted(_) => {
+                if self.present.replace(false) {
+                    let name = self
+                        .peer
+                        .borrow()
+                        .as_ref()
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default();
+                    self.system(format!("{name} left the room."));
+                }
+                self.typing_timer.borrow_mut().take();
+                self.dispatch.dispatch(Action::PeerDeparted);
+            }
+            SessionEvent::Frame(frame) => self.on_frame(frame),
+            SessionEvent::BadFrame(why) => self.dispatch.dispatch(Action::Notice(Some(why))),
+            SessionEvent::Files(_) => {}
+        }
+    }
+
+    fn on_frame(self: &Rc<Self>, frame: PeerFrame) {
+        match frame {
+            PeerFrame::Hello { name, .. } => {
+                let renamed = {
+                    let mut peer = self.peer.borrow_mut();
+                    match peer.as_mut() {
+                        Some(p) if p.name != name => {
+                            Some((std::mem::replace(&mut p.name, name.clone()), p.clone()))
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some((old, peer)) = renamed {
+                    self.system(format!("{old} is now called {name}."));
+                    self.remember_peer(&peer);
+                    self.dispatch.dispatch(Action::PeerRenamed(name));
+                }
+            }
+            PeerFrame::Chat { id, text, .. } => {
+                let Some(peer) = self.peer.borrow().clone() else {
+                    return;
+                };
+                let msg = StoredMessage {
+                    id: message_key(&self.room_id, &peer.peer_id, &id),
+                    room_id: self.room_id.clone(),
+                    kind: MessageKind::Chat,
+                    from_me: false,
+                    author: peer.name.clone(),
+                    text,
+                    // Our own clock orders the conversation; the sender's may be off.
+                    ts: js_sys::Date::now(),
+                    delivered: true,
+                };
+                self.dispatch.dispatch(Action::Message(msg.clone()));
+                let this = self.clone();
+                spawn_local(async move {
+                    this.notice_on_error(this.storage.add_message(&msg).await);
+                    if let Some(session) = this.session.borrow().as_ref() {
+                        session.send(&PeerFrame::Ack { id });
+                    }
+                });
+            }
+            PeerFrame::Ack { id } => {
+                let key = message_key(&self.room_id, "me", &id);
+                self.dispatch.dispatch(Action::Delivered(key.clone()));
+                let this = self.clone();
+                spawn_local(async move {
+                    this.notice_on_error(this.storage.mark_delivered(&key).await)
+                });
+            }
+            PeerFrame::Typing { active } => {
+                self.dispatch.dispatch(Action::PeerTyping(active));
+                let timer = active.then(|| {
+                    let dispatch = self.dispatch.clone();
+                    Timeout::new(TYPING_TTL_MS, move || {
+                        dispatch.dispatch(Action::PeerTyping(false))
+                    })
+                });
+                *self.typing_timer.borrow_mut() = timer;
+            }
+            // File frames belong to the transfer engine.
+            _ => {}
+        }
+    }
+}
+
+#[function_component(RoomPage)]
+pub fn room_page(props: &RoomProps) -> Html {
+    let ctx = use_context::<AppContext>().expect("app context");
+    let state = use_reducer(RoomState::default);
+    let session = use_mut_ref(|| None::<Session>);
+    let copied = use_state(|| None::<bool>);
+    let room_id = props.room_id.clone();
+
+    // History and the "rooms you have been in" list.
+    {
+        let storage = ctx.storage.clone();
+        let dispatch = state.dispatcher();
+        use_effect_with(room_id.clone(), move |room_id| {
+            let room_id = room_id.clone();
+            spawn_local(async move {
+                let record = storage.touch_room(&room_id, false).await;
+                let messages = storage.messages(&room_id).await;
+                match messages {
+                    Ok(messages) => dispatch.dispatch(Action::HistoryLoaded {
+                        messages,
+                        peer_name: record.ok().and_then(|r| r.peer_name),
+                    }),
+                    Err(e) => dispatch.dispatch(Action::Notice(Some(e.to_string()))),
+                }
+            });
+        });
+    }
+
+    // The session lives as long as this page (and this identity).
+    {
+        let storage = ctx.storage.clone();
+        let dispatch = state.dispatcher();
+        let session = session.clone();
+        let me = Me {
+            peer_id: ctx.identity.peer_id.clone(),
+            name: ctx.identity.name.clone(),
+        };
+        use_effect_with(
+            (room_id.clone(), me.peer_id.clone()),
+            move |(room_id, _)| {
+                let handler = Rc::new(Handler {
+                    room_id: room_id.clone(),
+                    storage,
+                    dispatch,
+                    session: session.clone(),
+                    typing_timer: RefCell::new(None),
+                    peer: RefCell::new(None),
+                    present: Cell::new(false),
+                });
+                let emit = {
+                    let handler = handler.clone();
+                    Rc::new(move |event| handler.handle(event))
+                };
+                *session.borrow_mut() = Some(Session::start(room_id, me, emit));
+                move || {
+                    session.borrow_mut().take();
+                    handler.typing_timer.borrow_mut().take();
+                }
+            },
+        );
+    }
+
+    // Tell the other person when we rename.
+    {
+        let session = session.clone();
+        use_effect_with(ctx.identity.name.clone(), move |name| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.rename(name);
+            }
+        });
+    }
+
+    let connected = state.status == LinkStatus::Connected;
+    let peer_label = state.peer_name().unwrap_or("the other person").to_string();
+
+    let on_send = {
+        let session = session.clone();
+        let storage = ctx.storage.clone();
+        let dispatch = state.dispatcher();
+        let room_id = room_id.clone();
+        let my_name = ctx.identity.name.clone();
+        Callback::from(move |text: String| {
+            let id = crate::random::new_id();
+            let ts = js_sys::Date::now();
+            let msg = StoredMessage {
+                id: message_key(&room_id, "me", &id),
+                room_id: room_id.clone(),
+                kind: MessageKind::Chat,
+                from_me: true,
+                author: my_name.clone(),
+                text: text.clone(),
+                ts,
+                delivered: false,
+            };
+            dispatch.dispatch(Action::Message(msg.clone()));
+            let session = session.clone();
+            let storage = storage.clone();
+            let dispatch = dispatch.clone();
+            spawn_local(async move {
+                // Stored before it is sent, so the delivered tick always has a record to land on.
+                if let Err(e) = storage.add_message(&msg).await {
+                    dispatch.dispatch(Action::Notice(Some(e.to_string())));
+                }
+                let sent = session
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|s| s.send(&PeerFrame::Chat { id, text, ts }));
+                if !sent {
+                    dispatch.dispatch(Action::Notice(Some(
+                        "That message could not be sent because the connection dropped. It was not delivered."
+                            .into(),
+                    )));
+                }
+            });
+        })
+    };
+    let on_typing = {
+        let session = session.clone();
+        Callback::from(move |active: bool| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.send(&PeerFrame::Typing { active });
+            }
+        })
+    };
+    let on_retry = {
+        let session = session.clone();
+        Callback::from(move |_| {
+            if let Some(s) = session.borrow().as_ref() {
+                s.reconnect_now();
+            }
+        })
+    };
+    let link = room_link(&room_id);
+    let on_copy = {
+        let link = link.clone();
+        let copied = copied.clone();
+        Callback::from(move |_| {
+            let copied = copied.clone();
+            let promise = web_sys::window().map(|w| w.navigator().clipboard().write_text(&link));
+            spawn_local(async move {
+                let ok = match promise {
+                    Some(p) => wasm_bindgen_futures::JsFuture::from(p).await.is_ok(),
+                    None => false,
+                };
+                copied.set(Some(ok));
+            });
+        })
+    };
+    let dismiss_notice = {
+        let dispatch = state.dispatcher();
+        Callback::from(move |_| dispatch.dispatch(Action::Notice(None)))
+    };
+
+    let (pill_class, pill_text) = status_pill(&state.status, &peer_label);
+    let title = match state.peer_name() {
+        Some(name) => format!("Chat with {name}"),
+        None => "New room".to_string(),
+    };
+
+    let copy_feedback = match *copied {
+        Some(true) => html! { <span class="copied" role="status">{ "Link copied" }</span> },
+        Some(false) => {
+            html! { <span class="copied warn" role="status">{ "Copying was blocked: select the link and copy it." }</span> }
+        }
+        None => html! {},
+    };
+
+    let banner = match &state.status {
+        LinkStatus::WaitingForPeer | LinkStatus::Joining => html! {
+            <section class="banner" aria-label="Invite">
+                <p><strong>{ "Nobody else is here yet." }</strong>{ " Send this link to the person you want to talk to. They need to open it while you keep this page open." }</p>
+                <div class="row">
+                    <label for="room-link" class="visually-hidden">{ "Room link" }</label>
+                    <input id="room-link" type="text" readonly=true value={link.clone()}
+                        onfocus={Callback::from(|e: FocusEvent| { if let Some(i) = e.target_dyn_into::<web_sys::HtmlInputElement>() { i.select(); } })} />
+                </div>
+            </section>
+        },
+        LinkStatus::PeerLeft => html! {
+            <section class="banner" aria-label="Connection">
+                <p>{ format!("{peer_label} left the room. Keep this page open: Twain reconnects when they come back. Until then nothing can be delivered.") }</p>
+            </section>
+        },
+        LinkStatus::Reconnecting => html! {
+            <section class="banner warn" aria-label="Connection">
+                <p>{ "The connection was interrupted. Twain is reconnecting by itself…" }</p>
+            </section>
+        },
+        LinkStatus::Closed { code, message } => {
+            let action = if *code == close::REPLACED {
+                "Use Twain in this tab"
+            } else {
+                "Try again"
+            };
+            html! {
+                <section class="banner error" role="alert" aria-label="Connection">
+                    <p>{ message.clone() }</p>
+                    <button onclick={on_retry.clone()}>{ action }</button>
+                    { " " }<a href="#/">{ "Back to your rooms" }</a>
+                </section>
+            }
+        }
+        LinkStatus::Connecting | LinkStatus::Connected => html! {},
+    };
+
+    let disabled_reason = match &state.status {
+        LinkStatus::Closed { .. } => "You are not in this room, so you can't send messages.".to_string(),
+        _ => format!(
+            "You can send messages once {peer_label} is connected. Twain has no offline delivery: both of you must have this room open."
+        ),
+    };
+
+    html! {
+        <div class="room">
+            <header class="room-head">
+                <a class="back" href="#/" aria-label="Back to your rooms">{ "←" }</a>
+                <div class="room-title">
+                    <h1>{ title }</h1>
+                    <p class={classes!("pill", pill_class)} role="status" aria-live="polite">{ pill_text }</p>
+                </div>
+                <div class="room-actions">
+                    <button onclick={on_copy}>{ "Copy link" }</button>
+                    { copy_feedback }
+                </div>
+            </header>
+            { banner }
+            if let Some(notice) = &state.notice {
+                <div class="notice" role="alert">
+                    <p>{ notice.clone() }</p>
+                    <button class="link" onclick={dismiss_notice}>{ "Dismiss" }</button>
+                </div>
+            }
+            <MessageList messages={state.messages.clone()} loaded={state.history_loaded} />
+            <p class="typing" aria-live="polite">
+                if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
+            </p>
+            <Composer enabled={connected} disabled_reason={disabled_reason} {on_send} {on_typing} />
+            <details class="me">
+                <summary>{ format!("You appear as {}", ctx.identity.name) }</summary>
+                <RenameForm id="room" />
+            </details>
+        </div>
+    }
+}
+
+fn status_pill(status: &LinkStatus, peer: &str) -> (&'static str, String) {
+    match status {
+        LinkStatus::Joining => ("busy", "Joining the room…".into()),
+        LinkStatus::WaitingForPeer => ("idle", "Waiting for the other person".into()),
+        LinkStatus::Connecting => ("busy", format!("Connecting to {peer}…")),
+        LinkStatus::Connected => ("ok", format!("Connected to {peer}")),
+        LinkStatus::PeerLeft => ("idle", format!("{peer} left")),
+        LinkStatus::Reconnecting => ("busy", "Reconnecting…".into()),
+        LinkStatus::Closed { code, .. } if *code == close::ROOM_FULL => ("bad", "Room full".into()),
+        LinkStatus::Closed { code, .. } if *code == close::REPLACED => {
+            ("bad", "Open in another tab".into())
+        }
+        LinkStatus::Closed { .. } => ("bad", "Disconnected".into()),
+    }
+}

@@ -1,0 +1,478 @@
+//! A room session: the signaling socket (with reconnect and keep-alive) plus one peer connection per pairing.
+//!
+//! The session turns everything the network does into [`SessionEvent`]s and a single derived [`LinkStatus`], so
+//! the UI never looks at sockets. Events are collected while the session's state is borrowed and delivered after
+//! the borrow ends, so a handler may call back into the session.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::{Interval, Timeout};
+use twain_protocol::signal::{
+    close, ClientFrame, IceServer, PeerInfo, ServerFrame, PING_INTERVAL_MS,
+};
+use twain_protocol::wire::PeerFrame;
+use twain_protocol::PROTOCOL_VERSION;
+use wasm_bindgen::JsValue;
+
+use super::peer::{Peer, PeerEvent};
+use super::signaling::{room_url, SignalEvent, SignalSocket};
+
+/// The one connection state the UI shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkStatus {
+    /// Opening the signaling socket for the first time.
+    Joining,
+    /// In the room, alone.
+    WaitingForPeer,
+    /// The other person is in the room; the direct connection is being set up.
+    Connecting,
+    /// The data channel is open: chat goes peer to peer.
+    Connected,
+    /// The other person was here and left.
+    PeerLeft,
+    /// The signaling socket dropped or the direct connection was interrupted; retrying by itself.
+    Reconnecting,
+    /// The worker closed the socket for a reason that needs the user (room full, other tab, banned...).
+    Closed { code: u16, message: String },
+}
+
+#[derive(Debug)]
+pub enum SessionEvent {
+    Status(LinkStatus),
+    /// The signaling worker introduced the other person (joined, or already there).
+    PeerArrived(PeerInfo),
+    /// The other person's socket closed.
+    PeerDeparted(String),
+    /// A valid frame from the other browser.
+    Frame(PeerFrame),
+    /// The other browser sent something invalid; it was dropped. The text is a sentence for the user.
+    BadFrame(String),
+    /// Raw peer-connection events the file-transfer engine needs.
+    Files(FilesEvent),
+}
+
+#[derive(Debug)]
+pub enum FilesEvent {
+    Open,
+    Closed,
+    Message(JsValue),
+    BufferedLow,
+}
+
+/// Who we are in this room.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub peer_id: String,
+    pub name: String,
+}
+
+type Emit = Rc<dyn Fn(SessionEvent)>;
+
+struct Inner {
+    room_id: String,
+    me: Me,
+    emit: Emit,
+    socket: Option<SignalSocket>,
+    /// Increases for every socket so late events from an old socket are ignored.
+    socket_gen: u64,
+    ever_joined: bool,
+    joined: bool,
+    final_close: Option<(u16, String)>,
+    retries: u32,
+    retry_timer: Option<Timeout>,
+    ping_timer: Option<Interval>,
+    last_frame_ms: f64,
+    ice_servers: Vec<IceServer>,
+    peer_info: Option<PeerInfo>,
+    had_peer: bool,
+    peer: Option<Peer>,
+    epoch: u64,
+    chat_open: bool,
+    pc_state: String,
+    status: LinkStatus,
+    self_ref: Weak<RefCell<Inner>>,
+}
+
+pub struct Session {
+    inner: Rc<RefCell<Inner>>,
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Runs `f` on the session state, then delivers the events it produced (after the borrow ends).
+fn with(inner: &Rc<RefCell<Inner>>, f: impl FnOnce(&mut Inner, &mut Vec<SessionEvent>)) {
+    let mut events = Vec::new();
+    let emit = {
+        let mut guard = inner.borrow_mut();
+        f(&mut guard, &mut events);
+        guard.refresh_status(&mut events);
+        guard.emit.clone()
+    };
+    for e in events {
+        emit(e);
+    }
+}
+
+fn with_weak(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner, &mut Vec<SessionEvent>)) {
+    if let Some(inner) = weak.upgrade() {
+        with(&inner, f);
+    }
+}
+
+impl Session {
+    pub fn start(room_id: &str, me: Me, emit: Emit) -> Session {
+        let inner = Rc::new_cyclic(|weak| {
+            RefCell::new(Inner {
+                room_id: room_id.to_string(),
+                me,
+                emit,
+                socket: None,
+                socket_gen: 0,
+                ever_joined: false,
+                joined: false,
+                final_close: None,
+                retries: 0,
+                retry_timer: None,
+                ping_timer: None,
+                last_frame_ms: now_ms(),
+                ice_servers: Vec::new(),
+                peer_info: None,
+                had_peer: false,
+                peer: None,
+                epoch: 0,
+                chat_open: false,
+                pc_state: String::new(),
+                status: LinkStatus::Joining,
+                self_ref: weak.clone(),
+            })
+        });
+        with(&inner, |s, events| {
+            events.push(SessionEvent::Status(LinkStatus::Joining));
+            s.connect();
+            s.start_keepalive();
+        });
+        Session { inner }
+    }
+
+    /// Sends a frame to the other browser on the chat channel. False if not connected.
+    pub fn send(&self, frame: &PeerFrame) -> bool {
+        let inner = self.inner.borrow();
+        inner
+            .peer
+            .as_ref()
+            .is_some_and(|p| p.send_chat(&frame.encode()))
+    }
+
+    /// Changes our display name: used for the next joins and told to the other browser now.
+    pub fn rename(&self, name: &str) {
+        let frame = {
+            let mut inner = self.inner.borrow_mut();
+            inner.me.name = name.to_string();
+            inner.hello_frame()
+        };
+        self.send(&frame);
+    }
+
+    /// Connects again now (after "room full", "opened in another tab", or to skip a backoff wait).
+    pub fn reconnect_now(&self) {
+        with(&self.inner, |s, _| {
+            s.final_close = None;
+            s.retries = 0;
+            s.retry_timer = None;
+            s.connect();
+        });
+    }
+
+    /// The file data channel of the current pairing, if any.
+    pub fn with_files_channel<R>(
+        &self,
+        f: impl FnOnce(&web_sys::RtcDataChannel) -> R,
+    ) -> Option<R> {
+        let inner = self.inner.borrow();
+        inner.peer.as_ref().map(|p| f(p.files_channel()))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut inner = self.inner.borrow_mut();
+        inner.retry_timer = None;
+        inner.ping_timer = None;
+        inner.peer = None;
+        inner.socket = None;
+    }
+}
+
+impl Inner {
+    fn hello_frame(&self) -> PeerFrame {
+        PeerFrame::Hello {
+            v: PROTOCOL_VERSION,
+            peer_id: self.me.peer_id.clone(),
+            name: self.me.name.clone(),
+        }
+    }
+
+    fn connect(&mut self) {
+        self.socket = None;
+        self.joined = false;
+        self.socket_gen += 1;
+        let gen = self.socket_gen;
+        let weak = self.self_ref.clone();
+        let on_event: Rc<dyn Fn(SignalEvent)> = Rc::new(move |event| {
+            with_weak(&weak, |s, events| {
+                if s.socket_gen == gen {
+                    s.on_signal(event, events);
+                }
+            });
+        });
+        let url = match room_url(&self.room_id) {
+            Ok(url) => url,
+            Err(_) => return,
+        };
+        match SignalSocket::connect(&url, on_event) {
+            Ok(socket) => {
+                self.socket = Some(socket);
+                self.last_frame_ms = now_ms();
+            }
+            Err(_) => self.schedule_retry(),
+        }
+    }
+
+    fn start_keepalive(&mut self) {
+        let weak = self.self_ref.clone();
+        self.ping_timer = Some(Interval::new(PING_INTERVAL_MS as u32, move || {
+            with_weak(&weak, |s, _| {
+                let Some(socket) = &s.socket else { return };
+                if s.joined && now_ms() - s.last_frame_ms > 2.5 * PING_INTERVAL_MS as f64 {
+                    // Half-open socket: nothing came back for too long. Start over.
+                    s.socket = None;
+                    s.joined = false;
+                    s.schedule_retry();
+                    return;
+                }
+                socket.send(&ClientFrame::Ping);
+            });
+        }));
+    }
+
+    fn schedule_retry(&mut self) {
+        if self.final_close.is_some() || self.retry_timer.is_some() {
+            return;
+        }
+        let exp = 500.0 * 2f64.powi(self.retries.min(5) as i32);
+        let delay = exp.min(15_000.0) + js_sys::Math::random() * 300.0;
+        self.retries += 1;
+        let weak = self.self_ref.clone();
+        self.retry_timer = Some(Timeout::new(delay as u32, move || {
+            with_weak(&weak, |s, _| {
+                s.retry_timer = None;
+                s.connect();
+            });
+        }));
+    }
+
+    fn on_signal(&mut self, event: SignalEvent, events: &mut Vec<SessionEvent>) {
+        self.last_frame_ms = now_ms();
+        match event {
+            SignalEvent::Open => {
+                let hello = ClientFrame::Hello {
+                    v: PROTOCOL_VERSION,
+                    peer_id: self.me.peer_id.clone(),
+                    name: self.me.name.clone(),
+                };
+                if let Some(socket) = &self.socket {
+                    socket.send(&hello);
+                }
+            }
+            SignalEvent::Frame(frame) => self.on_frame(frame, events),
+            SignalEvent::Unreadable(why) => {
+                web_sys::console::warn_1(
+                    &format!("unreadable frame from the server: {why}").into(),
+                );
+            }
+            SignalEvent::Closed { code } => {
+                self.socket = None;
+                self.joined = false;
+                if close::is_final(code) || code == close::KICKED {
+                    let message = close::explain(code)
+                        .unwrap_or("The server closed the connection.")
+                        .to_string();
+                    self.final_close = Some((code, message));
+                    self.retry_timer = None;
+                    self.drop_peer(events);
+                } else {
+                    self.schedule_retry();
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: ServerFrame, events: &mut Vec<SessionEvent>) {
+        match frame {
+            ServerFrame::Welcome {
+                peer,
+                polite,
+                epoch,
+                ice_servers,
+                ..
+            } => {
+                self.joined = true;
+                self.ever_joined = true;
+                self.retries = 0;
+                self.ice_servers = ice_servers;
+                match peer {
+                    Some(peer) => self.pair(peer, polite, epoch, events),
+                    None => {
+                        if self.peer_info.take().is_some() {
+                            self.had_peer = true;
+                        }
+                        self.drop_peer(events);
+                    }
+                }
+            }
+            ServerFrame::PeerJoined {
+                peer,
+                polite,
+                epoch,
+            } => self.pair(peer, polite, epoch, events),
+            ServerFrame::PeerLeft { peer_id } => {
+                if self
+                    .peer_info
+                    .as_ref()
+                    .is_some_and(|p| p.peer_id == peer_id)
+                {
+                    self.peer_info = None;
+                    self.had_peer = true;
+                    self.drop_peer(events);
+                    events.push(SessionEvent::PeerDeparted(peer_id));
+                }
+            }
+            ServerFrame::Signal { mut data } => {
+                let epoch = data.get("epoch").and_then(|e| e.as_u64());
+                if epoch != Some(self.epoch) {
+                    return; // from an older pairing
+                }
+                if let Some(obj) = data.as_object_mut() {
+                    obj.remove("epoch");
+                }
+                if let Some(peer) = &self.peer {
+                    peer.handle_signal(data);
+                }
+            }
+            ServerFrame::Pong => {}
+            ServerFrame::Error { code, message } => {
+                web_sys::console::warn_1(
+                    &format!("server refused a frame ({code:?}): {message}").into(),
+                );
+            }
+        }
+    }
+
+    /// A new pairing with `peer`: a fresh peer connection with the role the worker assigned.
+    fn pair(&mut self, peer: PeerInfo, polite: bool, epoch: u64, events: &mut Vec<SessionEvent>) {
+        self.drop_peer(events);
+        self.epoch = epoch;
+        self.peer_info = Some(peer.clone());
+        events.push(SessionEvent::PeerArrived(peer));
+        let weak = self.self_ref.clone();
+        let on_peer: Rc<dyn Fn(PeerEvent)> = Rc::new(move |event| {
+            with_weak(&weak, |s, events| {
+                if s.epoch == epoch {
+                    s.on_peer(event, events);
+                }
+            });
+        });
+        match Peer::new(&self.ice_servers, polite, on_peer) {
+            Ok(peer) => self.peer = Some(peer),
+            Err(e) => web_sys::console::error_2(&"could not create the peer connection".into(), &e),
+        }
+    }
+
+    fn drop_peer(&mut self, events: &mut Vec<SessionEvent>) {
+        if self.peer.take().is_some() && self.chat_open {
+            events.push(SessionEvent::Files(FilesEvent::Closed));
+        }
+        self.chat_open = false;
+        self.pc_state.clear();
+    }
+
+    fn on_peer(&mut self, event: PeerEvent, events: &mut Vec<SessionEvent>) {
+        match event {
+            PeerEvent::Signal(mut data) => {
+                if let Some(obj) = data.as_object_mut() {
+                    obj.insert("epoch".into(), self.epoch.into());
+                }
+                if let Some(socket) = &self.socket {
+                    socket.send(&ClientFrame::Signal { data });
+                }
+            }
+            PeerEvent::ChatOpen => {
+                self.chat_open = true;
+                let hello = self.hello_frame().encode();
+                if let Some(peer) = &self.peer {
+                    peer.send_chat(&hello);
+                }
+            }
+            PeerEvent::ChatClosed => self.chat_open = false,
+            PeerEvent::ChatMessage(text) => match PeerFrame::decode(&text) {
+                Ok(PeerFrame::Hello { ref peer_id, .. })
+                    if self
+                        .peer_info
+                        .as_ref()
+                        .is_some_and(|p| &p.peer_id != peer_id) =>
+                {
+                    events.push(SessionEvent::BadFrame(
+                        "The other browser announced a different identity than the one it joined with.".into(),
+                    ));
+                }
+                Ok(frame) => events.push(SessionEvent::Frame(frame)),
+                Err(e) => events.push(SessionEvent::BadFrame(format!(
+                    "The other browser sent something Twain could not accept: {e}."
+                ))),
+            },
+            PeerEvent::FilesOpen => events.push(SessionEvent::Files(FilesEvent::Open)),
+            PeerEvent::FilesClosed => events.push(SessionEvent::Files(FilesEvent::Closed)),
+            PeerEvent::FilesMessage(data) => {
+                events.push(SessionEvent::Files(FilesEvent::Message(data)))
+            }
+            PeerEvent::FilesBufferedLow => {
+                events.push(SessionEvent::Files(FilesEvent::BufferedLow))
+            }
+            PeerEvent::Connection(state) => self.pc_state = state,
+        }
+    }
+
+    fn refresh_status(&mut self, events: &mut Vec<SessionEvent>) {
+        let status = if let Some((code, message)) = &self.final_close {
+            LinkStatus::Closed {
+                code: *code,
+                message: message.clone(),
+            }
+        } else if self.chat_open {
+            LinkStatus::Connected
+        } else if !self.joined {
+            if self.ever_joined {
+                LinkStatus::Reconnecting
+            } else {
+                LinkStatus::Joining
+            }
+        } else if self.peer_info.is_none() {
+            if self.had_peer {
+                LinkStatus::PeerLeft
+            } else {
+                LinkStatus::WaitingForPeer
+            }
+        } else if matches!(self.pc_state.as_str(), "disconnected" | "failed") {
+            LinkStatus::Reconnecting
+        } else {
+            LinkStatus::Connecting
+        };
+        if status != self.status {
+            self.status = status.clone();
+            events.push(SessionEvent::Status(status));
+        }
+    }
+}

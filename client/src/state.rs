@@ -1,0 +1,128 @@
+//! The room page's state and its pure reducer: no IO here, so it is easy to follow and to test.
+
+use std::rc::Rc;
+
+use twain_protocol::signal::PeerInfo;
+use yew::Reducible;
+
+use crate::net::session::LinkStatus;
+use crate::storage::StoredMessage;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomState {
+    pub status: LinkStatus,
+    /// The other person as last introduced (name updated by their hello frames).
+    pub peer: Option<PeerInfo>,
+    /// The other person's name remembered from an earlier visit, shown while they are away.
+    pub remembered_peer_name: Option<String>,
+    pub messages: Vec<StoredMessage>,
+    pub history_loaded: bool,
+    pub peer_typing: bool,
+    /// A problem to show the user in a sentence (storage full, a bad frame from the peer...).
+    pub notice: Option<String>,
+}
+
+impl Default for RoomState {
+    fn default() -> Self {
+        RoomState {
+            status: LinkStatus::Joining,
+            peer: None,
+            remembered_peer_name: None,
+            messages: Vec::new(),
+            history_loaded: false,
+            peer_typing: false,
+            notice: None,
+        }
+    }
+}
+
+impl RoomState {
+    /// The name to show for the other person.
+    pub fn peer_name(&self) -> Option<&str> {
+        self.peer
+            .as_ref()
+            .map(|p| p.name.as_str())
+            .or(self.remembered_peer_name.as_deref())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    HistoryLoaded {
+        messages: Vec<StoredMessage>,
+        peer_name: Option<String>,
+    },
+    Status(LinkStatus),
+    PeerArrived(PeerInfo),
+    PeerDeparted,
+    PeerRenamed(String),
+    /// A message to show (new, or an updated copy of one already shown).
+    Message(StoredMessage),
+    Delivered(String),
+    PeerTyping(bool),
+    Notice(Option<String>),
+}
+
+impl Reducible for RoomState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            Action::HistoryLoaded {
+                messages,
+                peer_name,
+            } => {
+                // Messages that arrived while history was loading stay, after the stored ones.
+                let mut all = messages;
+                for m in s.messages.drain(..) {
+                    if !all.iter().any(|x| x.id == m.id) {
+                        all.push(m);
+                    }
+                }
+                s.messages = all;
+                s.history_loaded = true;
+                if s.remembered_peer_name.is_none() {
+                    s.remembered_peer_name = peer_name;
+                }
+            }
+            Action::Status(status) => {
+                if status != LinkStatus::Connected {
+                    s.peer_typing = false;
+                }
+                s.status = status;
+            }
+            Action::PeerArrived(peer) => {
+                s.remembered_peer_name = Some(peer.name.clone());
+                s.peer = Some(peer);
+            }
+            Action::PeerDeparted => {
+                s.peer = None;
+                s.peer_typing = false;
+            }
+            Action::PeerRenamed(name) => {
+                if let Some(p) = s.peer.as_mut() {
+                    p.name = name.clone();
+                }
+                s.remembered_peer_name = Some(name);
+            }
+            Action::Message(m) => match s.messages.iter_mut().find(|x| x.id == m.id) {
+                Some(existing) => *existing = m,
+                None => {
+                    if !m.from_me {
+                        s.peer_typing = false;
+                    }
+                    s.messages.push(m)
+                }
+            },
+            Action::Delivered(id) => {
+                if let Some(m) = s.messages.iter_mut().find(|x| x.id == id) {
+                    m.delivered = true;
+                }
+            }
+            Action::PeerTyping(active) => s.peer_typing = active,
+            Action::Notice(notice) => s.notice = notice,
+        }
+        Rc::new(s)
+    }
+}
