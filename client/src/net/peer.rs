@@ -70,6 +70,10 @@ struct Shared {
     files: RtcDataChannel,
     polite: bool,
     making_offer: Cell<bool>,
+    /// Whether a remote description was ever applied. Until then the polite peer leaves the first offer to the
+    /// impolite one: when both offer at once, Chromium's rollback of the polite offer can leave the polite side
+    /// with no ICE candidates at all (seen here on loopback), and the connection never forms.
+    remote_applied: Cell<bool>,
     ignore_offer: Cell<bool>,
     inbox: RefCell<VecDeque<serde_json::Value>>,
     draining: Cell<bool>,
@@ -119,6 +123,7 @@ impl Peer {
             files,
             polite,
             making_offer: Cell::new(false),
+            remote_applied: Cell::new(false),
             ignore_offer: Cell::new(false),
             inbox: RefCell::new(VecDeque::new()),
             draining: Cell::new(false),
@@ -136,6 +141,10 @@ impl Peer {
         let w = weak.clone();
         let on_negotiation = Closure::<dyn FnMut()>::new(move || {
             if let Some(s) = w.upgrade() {
+                if s.polite && !s.remote_applied.get() {
+                    // The impolite peer's offer covers it; once stable, Chromium asks again if anything is left.
+                    return;
+                }
                 spawn_local(async move {
                     s.making_offer.set(true);
                     let result = JsFuture::from(ext(&s.pc).set_local_description_auto()).await;
@@ -282,6 +291,11 @@ impl Peer {
         self.chat_open() && self.shared.chat.send_with_str(text).is_ok()
     }
 
+    /// Asks for an ICE restart (fresh candidates on both ends); negotiation follows by itself.
+    pub fn restart_ice(&self) {
+        ext(&self.shared.pc).restart_ice_now();
+    }
+
     /// The file channel, for the transfer engine (binary frames, backpressure).
     pub fn files_channel(&self) -> &RtcDataChannel {
         &self.shared.files
@@ -325,6 +339,7 @@ impl Shared {
             {
                 return;
             }
+            self.remote_applied.set(true);
             if kind == "offer"
                 && JsFuture::from(ext(&self.pc).set_local_description_auto())
                     .await

@@ -82,6 +82,8 @@ struct Inner {
     retries: u32,
     retry_timer: Option<Timeout>,
     ping_timer: Option<Interval>,
+    /// Restarts ICE if a pairing has not opened its data channel in time (impolite side only).
+    watchdog: Option<Timeout>,
     last_frame_ms: f64,
     ice_servers: Vec<IceServer>,
     peer_info: Option<PeerInfo>,
@@ -137,6 +139,7 @@ impl Session {
                 retries: 0,
                 retry_timer: None,
                 ping_timer: None,
+                watchdog: None,
                 last_frame_ms: now_ms(),
                 ice_servers: Vec::new(),
                 peer_info: None,
@@ -389,6 +392,36 @@ impl Inner {
             Ok(peer) => self.peer = Some(peer),
             Err(e) => web_sys::console::error_2(&"could not create the peer connection".into(), &e),
         }
+        if !polite {
+            self.arm_watchdog(epoch, 0);
+        }
+    }
+
+    /// If the data channel is not open after a while, ask for an ICE restart: fresh candidates on both ends
+    /// recover a pairing whose first negotiation went wrong. Bounded: a few attempts per pairing.
+    fn arm_watchdog(&mut self, epoch: u64, attempt: u32) {
+        const FIRST_MS: u32 = 10_000;
+        const MAX_ATTEMPTS: u32 = 4;
+        if attempt >= MAX_ATTEMPTS {
+            self.watchdog = None;
+            return;
+        }
+        let weak = self.self_ref.clone();
+        self.watchdog = Some(Timeout::new(FIRST_MS << attempt.min(3), move || {
+            with_weak(&weak, |s, _| {
+                s.watchdog = None;
+                if s.epoch != epoch || s.chat_open {
+                    return;
+                }
+                if let Some(peer) = &s.peer {
+                    web_sys::console::warn_1(
+                        &"the direct connection is slow to open; restarting ICE".into(),
+                    );
+                    peer.restart_ice();
+                    s.arm_watchdog(epoch, attempt + 1);
+                }
+            });
+        }));
     }
 
     fn drop_peer(&mut self, events: &mut Vec<SessionEvent>) {
@@ -397,6 +430,7 @@ impl Inner {
         }
         self.chat_open = false;
         self.pc_state.clear();
+        self.watchdog = None;
     }
 
     fn on_peer(&mut self, event: PeerEvent, events: &mut Vec<SessionEvent>) {

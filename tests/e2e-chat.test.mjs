@@ -1,0 +1,205 @@
+// End-to-end: the walking skeleton as two people use it. Real wrangler dev (workerd), real headless Chromium,
+// real IndexedDB and RTCPeerConnections, located by roles and visible text. Screenshots go to test-output/chat/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWrangler } from './support/wrangler.mjs';
+import { openPeer, screenshot } from './support/browser.mjs';
+
+const SUITE = 'chat';
+const T = 60_000; // generous: a noisy 2-core machine
+
+let server;
+const peers = [];
+
+before(async () => {
+  server = await startWrangler();
+});
+
+after(async () => {
+  for (const p of peers) {
+    await p.close();
+    p.remove();
+  }
+  await server?.stop();
+});
+
+async function peer(label, opts) {
+  const p = await openPeer(label, opts);
+  peers.push(p);
+  return p;
+}
+
+const status = (page) => page.locator('.room-title').getByRole('status');
+
+async function waitConnected(page) {
+  await assertText(status(page), /^Connected to /);
+}
+
+async function assertText(locator, re, timeout = T) {
+  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
+}
+
+async function myName(page) {
+  await page.getByRole('heading', { name: 'You', exact: true }).waitFor({ timeout: T });
+  return (await page.locator('section', { has: page.getByRole('heading', { name: 'You', exact: true }) }).locator('strong').first().textContent()).trim();
+}
+
+function messages(page) {
+  return page.getByRole('log', { name: 'Messages' });
+}
+
+test('two people chat peer to peer, with typing, ticks, history, reconnect and a refused third', async () => {
+  const a = await peer('alice');
+  await a.page.goto(server.url);
+  const aliceName = await myName(a.page);
+  assert.ok(aliceName.length > 0, 'a generated name is shown');
+  await screenshot(a.page, SUITE, 'landing');
+
+  // A creates a room and is told to wait, with a link to share.
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\/[A-Za-z0-9_-]{22}$/, { timeout: T });
+  const link = a.page.url();
+  const roomId = link.split('/r/')[1];
+  assert.ok(roomId.length >= 22, 'room id carries at least 128 bits');
+  await assertText(status(a.page), /Waiting for the other person/);
+  const shown = await a.page.getByRole('textbox', { name: 'Room link' }).inputValue();
+  assert.equal(shown, link);
+  await assert.rejects(
+    a.page.getByRole('textbox', { name: 'Message' }).fill('x', { timeout: 2000 }),
+    'the composer is disabled while alone',
+  );
+  await a.page.getByText('Twain has no offline delivery').waitFor({ timeout: T });
+  await screenshot(a.page, SUITE, 'waiting');
+
+  // B opens the link: both connect peer to peer.
+  const b = await peer('bob');
+  await b.page.goto(link);
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  const bobName = (await b.page.locator('details.me summary').textContent()).replace('You appear as ', '').trim();
+  await assertText(status(a.page), new RegExp(`Connected to ${escape(bobName)}`));
+  await assertText(status(b.page), new RegExp(`Connected to ${escape(aliceName)}`));
+  await messages(a.page).getByText(`${bobName} joined the room.`).waitFor({ timeout: T });
+  await screenshot(b.page, SUITE, 'connected');
+
+  // Typing indicator, then the message, then the delivered tick.
+  const aBox = a.page.getByRole('textbox', { name: 'Message' });
+  await aBox.pressSequentially('Hello Bob', { delay: 20 });
+  await b.page.getByText(`${aliceName} is typing…`).waitFor({ timeout: T });
+  await screenshot(b.page, SUITE, 'typing');
+  await aBox.press('Enter');
+  await messages(b.page).getByText('Hello Bob', { exact: true }).waitFor({ timeout: T });
+  await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
+  await b.page.getByText(`${aliceName} is typing…`).waitFor({ state: 'hidden', timeout: T });
+
+  // And back, with HTML that must stay text.
+  const hostile = '<img src=x onerror="window.__pwned=1"> <b>bold?</b>';
+  const bBox = b.page.getByRole('textbox', { name: 'Message' });
+  await bBox.fill(hostile);
+  await b.page.getByRole('button', { name: 'Send' }).click();
+  await messages(a.page).getByText(hostile, { exact: true }).waitFor({ timeout: T });
+  assert.equal(await a.page.evaluate(() => window.__pwned), undefined, 'peer text is never parsed as HTML');
+  assert.equal(await messages(a.page).locator('img, b').count(), 0);
+  await screenshot(a.page, SUITE, 'chatting');
+
+  // B renames: A sees the new name.
+  await b.page.locator('details.me summary').click();
+  const nameBox = b.page.getByRole('textbox', { name: 'Your name' });
+  await nameBox.fill('Bob <the builder>');
+  await b.page.getByRole('button', { name: 'Save name' }).click();
+  await messages(a.page).getByText(`${bobName} is now called Bob <the builder>.`).waitFor({ timeout: T });
+  await assertText(status(a.page), /Connected to Bob <the builder>/);
+
+  // A reloads: history is back and the peer reconnects by itself.
+  await a.page.reload();
+  await messages(a.page).getByText('Hello Bob', { exact: true }).waitFor({ timeout: T });
+  await messages(a.page).getByText(hostile, { exact: true }).waitFor({ timeout: T });
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
+  await a.page.getByRole('textbox', { name: 'Message' }).fill('after reload');
+  await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await messages(b.page).getByText('after reload', { exact: true }).waitFor({ timeout: T });
+  await screenshot(a.page, SUITE, 'after-reload');
+
+  // A third person is refused with the reason.
+  const c = await peer('carol');
+  await c.page.goto(link);
+  await c.page.getByRole('alert').filter({ hasText: 'This room already has two people in it.' }).waitFor({ timeout: T });
+  await assertText(status(c.page), /Room full/);
+  await screenshot(c.page, SUITE, 'third-refused');
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+
+  // B leaves: A is told, and the composer explains why it is disabled.
+  await b.close();
+  await assertText(status(a.page), /left$/);
+  await a.page.getByText('left the room. Keep this page open').waitFor({ timeout: T });
+  await screenshot(a.page, SUITE, 'peer-left');
+
+  for (const p of [a, c]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
+test('a second tab of the same browser takes over the room, visibly, and can hand it back', async () => {
+  const a = await peer('alice2');
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\//, { timeout: T });
+  const link = a.page.url();
+  const b = await peer('bob2');
+  await b.page.goto(link);
+  await waitConnected(a.page);
+
+  const tab2 = await a.context.newPage();
+  await tab2.goto(link);
+  await waitConnected(tab2);
+  await a.page.getByText('You opened this room in another tab').waitFor({ timeout: T });
+  await screenshot(a.page, SUITE, 'replaced-by-other-tab');
+  // Never a chat with yourself: the peer still sees one person.
+  await waitConnected(b.page);
+  await b.page.getByRole('textbox', { name: 'Message' }).fill('which tab?');
+  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await messages(tab2).getByText('which tab?', { exact: true }).waitFor({ timeout: T });
+
+  await a.page.getByRole('button', { name: 'Use Twain in this tab' }).click();
+  await waitConnected(a.page);
+  await tab2.getByText('You opened this room in another tab').waitFor({ timeout: T });
+});
+
+test('history survives a browser restart and the room is listed on the landing page', async () => {
+  const a = await peer('alice3');
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\//, { timeout: T });
+  const link = a.page.url();
+  const b = await peer('bob3');
+  await b.page.goto(link);
+  await waitConnected(a.page);
+  await b.page.getByRole('textbox', { name: 'Message' }).fill('remember me');
+  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await messages(a.page).getByText('remember me', { exact: true }).waitFor({ timeout: T });
+
+  const profile = a.profile;
+  await a.close();
+  const again = await peer('alice3-restarted', { profile });
+  await again.page.goto(server.url);
+  const bobName = (await b.page.locator('details.me summary').textContent()).replace('You appear as ', '').trim();
+  await again.page.getByRole('link', { name: `Room with ${bobName}` }).click();
+  await messages(again.page).getByText('remember me', { exact: true }).waitFor({ timeout: T });
+  await waitConnected(again.page);
+  await screenshot(again.page, SUITE, 'after-restart');
+});
+
+test('the room works on a phone-sized screen', async () => {
+  const a = await peer('phone', { viewport: { width: 375, height: 700 } });
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await assertText(status(a.page), /Waiting for the other person/);
+  const overflow = await a.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling on a phone (overflow ${overflow}px)`);
+  await screenshot(a.page, SUITE, 'phone');
+});
+
+function escape(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
