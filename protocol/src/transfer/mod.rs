@@ -51,7 +51,7 @@
 //!   `file-resume` for what it holds; whichever arrives first restarts the stream at the receiver's `next_seq`,
 //!   the duplicate is ignored. A sender that no longer has the file answers `file-unavailable`.
 //!
-//! The wire format and the resume sequence are written out in `PROTOCOL-FILES.md` beside this file.
+//! The wire format and the resume sequence are written out in `docs/PROTOCOL.md` ("File transfer").
 
 pub mod frame;
 pub mod hash;
