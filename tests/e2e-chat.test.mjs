@@ -190,6 +190,44 @@ test('history survives a browser restart and the room is listed on the landing p
   await screenshot(again.page, SUITE, 'after-restart');
 });
 
+test('chat is peer to peer: it keeps flowing while the signaling server is down, and both rejoin when it is back', async () => {
+  const a = await peer('alice4');
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\//, { timeout: T });
+  const link = a.page.url();
+  const b = await peer('bob4');
+  await b.page.goto(link);
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+
+  // The copy-link button puts the room link on the clipboard.
+  await a.page.getByRole('button', { name: 'Copy link' }).click();
+  await a.page.getByText('Link copied').waitFor({ timeout: T });
+  assert.equal(await a.page.evaluate(() => navigator.clipboard.readText()), link);
+
+  const { port, persistDir } = server;
+  await server.stop();
+  // No server at all: messages still go browser to browser.
+  await a.page.getByRole('textbox', { name: 'Message' }).fill('no server needed');
+  await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await messages(b.page).getByText('no server needed', { exact: true }).waitFor({ timeout: T });
+  await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
+  await screenshot(b.page, SUITE, 'server-down-still-chatting');
+
+  server = await startWrangler({ port, persistDir });
+  // Both sockets come back by themselves (backoff) and the pair is introduced again.
+  // The pair is re-introduced whenever both sockets are back (each backs off on its own), which replaces the
+  // peer connection. A message sent around that switch is sent again over the new connection until acknowledged.
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  await b.page.getByRole('textbox', { name: 'Message' }).fill('server is back');
+  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await messages(a.page).getByText('server is back', { exact: true }).waitFor({ timeout: 2 * T });
+  await messages(b.page).getByText('Delivered').nth(0).waitFor({ timeout: 2 * T });
+  await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/, 2 * T);
+});
+
 test('the room works on a phone-sized screen', async () => {
   const a = await peer('phone', { viewport: { width: 375, height: 700 } });
   await a.page.goto(server.url);

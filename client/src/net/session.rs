@@ -69,6 +69,9 @@ pub struct Me {
 
 type Emit = Rc<dyn Fn(SessionEvent)>;
 
+/// Most unacknowledged chat messages kept for re-sending.
+const MAX_UNACKED: usize = 500;
+
 struct Inner {
     room_id: String,
     me: Me,
@@ -84,6 +87,9 @@ struct Inner {
     ping_timer: Option<Interval>,
     /// Restarts ICE if a pairing has not opened its data channel in time (impolite side only).
     watchdog: Option<Timeout>,
+    /// Chat messages sent on this page but not yet acknowledged. When the connection to the same person opens
+    /// again (a reload, a signaling blip), they are sent again; the receiver ignores copies by message id.
+    unacked: Vec<PeerFrame>,
     last_frame_ms: f64,
     ice_servers: Vec<IceServer>,
     peer_info: Option<PeerInfo>,
@@ -140,6 +146,7 @@ impl Session {
                 retry_timer: None,
                 ping_timer: None,
                 watchdog: None,
+                unacked: Vec::new(),
                 last_frame_ms: now_ms(),
                 ice_servers: Vec::new(),
                 peer_info: None,
@@ -162,11 +169,15 @@ impl Session {
 
     /// Sends a frame to the other browser on the chat channel. False if not connected.
     pub fn send(&self, frame: &PeerFrame) -> bool {
-        let inner = self.inner.borrow();
-        inner
+        let mut inner = self.inner.borrow_mut();
+        let sent = inner
             .peer
             .as_ref()
-            .is_some_and(|p| p.send_chat(&frame.encode()))
+            .is_some_and(|p| p.send_chat(&frame.encode()));
+        if sent && matches!(frame, PeerFrame::Chat { .. }) && inner.unacked.len() < MAX_UNACKED {
+            inner.unacked.push(frame.clone());
+        }
+        sent
     }
 
     /// Changes our display name: used for the next joins and told to the other browser now.
@@ -378,6 +389,13 @@ impl Inner {
     fn pair(&mut self, peer: PeerInfo, polite: bool, epoch: u64, events: &mut Vec<SessionEvent>) {
         self.drop_peer(events);
         self.epoch = epoch;
+        if self
+            .peer_info
+            .as_ref()
+            .is_some_and(|p| p.peer_id != peer.peer_id)
+        {
+            self.unacked.clear(); // meant for somebody else
+        }
         self.peer_info = Some(peer.clone());
         events.push(SessionEvent::PeerArrived(peer));
         let weak = self.self_ref.clone();
@@ -448,6 +466,9 @@ impl Inner {
                 let hello = self.hello_frame().encode();
                 if let Some(peer) = &self.peer {
                     peer.send_chat(&hello);
+                    for frame in &self.unacked {
+                        peer.send_chat(&frame.encode());
+                    }
                 }
             }
             PeerEvent::ChatClosed => self.chat_open = false,
@@ -462,7 +483,14 @@ impl Inner {
                         "The other browser announced a different identity than the one it joined with.".into(),
                     ));
                 }
-                Ok(frame) => events.push(SessionEvent::Frame(frame)),
+                Ok(frame) => {
+                    if let PeerFrame::Ack { id } = &frame {
+                        self.unacked.retain(
+                            |f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id),
+                        );
+                    }
+                    events.push(SessionEvent::Frame(frame))
+                }
                 Err(e) => events.push(SessionEvent::BadFrame(format!(
                     "The other browser sent something Twain could not accept: {e}."
                 ))),
