@@ -76,7 +76,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await b.page.goto(link);
   await waitConnected(a.page);
   await waitConnected(b.page);
-  const bobName = (await b.page.locator('details.me summary').textContent()).replace('You appear as ', '').trim();
+  const bobName = (await b.page.locator('summary').filter({ hasText: /^You appear as / }).textContent()).replace('You appear as ', '').trim();
   await assertText(status(a.page), new RegExp(`Connected to ${escape(bobName)}`));
   await assertText(status(b.page), new RegExp(`Connected to ${escape(aliceName)}`));
   await messages(a.page).getByText(`${bobName} joined the room.`).waitFor({ timeout: T });
@@ -96,14 +96,14 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   const hostile = '<img src=x onerror="window.__pwned=1"> <b>bold?</b>';
   const bBox = b.page.getByRole('textbox', { name: 'Message' });
   await bBox.fill(hostile);
-  await b.page.getByRole('button', { name: 'Send' }).click();
+  await b.page.getByRole('button', { name: 'Send', exact: true }).click();
   await messages(a.page).getByText(hostile, { exact: true }).waitFor({ timeout: T });
   assert.equal(await a.page.evaluate(() => window.__pwned), undefined, 'peer text is never parsed as HTML');
   assert.equal(await messages(a.page).locator('img, b').count(), 0);
   await screenshot(a.page, SUITE, 'chatting');
 
   // B renames: A sees the new name.
-  await b.page.locator('details.me summary').click();
+  await b.page.locator('summary').filter({ hasText: /^You appear as / }).click();
   const nameBox = b.page.getByRole('textbox', { name: 'Your name' });
   await nameBox.fill('Bob <the builder>');
   await b.page.getByRole('button', { name: 'Save name' }).click();
@@ -183,7 +183,7 @@ test('history survives a browser restart and the room is listed on the landing p
   await a.close();
   const again = await peer('alice3-restarted', { profile });
   await again.page.goto(server.url);
-  const bobName = (await b.page.locator('details.me summary').textContent()).replace('You appear as ', '').trim();
+  const bobName = (await b.page.locator('summary').filter({ hasText: /^You appear as / }).textContent()).replace('You appear as ', '').trim();
   await again.page.getByRole('link', { name: `Room with ${bobName}` }).click();
   await messages(again.page).getByText('remember me', { exact: true }).waitFor({ timeout: T });
   await waitConnected(again.page);

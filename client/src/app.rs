@@ -11,6 +11,7 @@ use yew::prelude::*;
 
 use crate::components::landing::Landing;
 use crate::components::room::RoomPage;
+use crate::components::settings::SettingsPage;
 use crate::storage::{Identity, Storage};
 
 /// What every page can use: storage and who we are.
@@ -27,10 +28,13 @@ impl PartialEq for AppContext {
     }
 }
 
+/// A page: the landing page, a room (`#/r/<room>`), or the settings (`#/settings`, or `#/settings/<room>` to
+/// open that room's controls).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
     Landing { error: Option<String> },
     Room(String),
+    Settings(Option<String>),
 }
 
 /// Reads the route from `location.hash`.
@@ -38,6 +42,13 @@ pub fn current_route() -> Route {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
         .unwrap_or_default();
+    if let Some(rest) = hash.strip_prefix("#/settings") {
+        let focus = rest
+            .strip_prefix('/')
+            .filter(|id| validate_room_id(id).is_ok())
+            .map(str::to_string);
+        return Route::Settings(focus);
+    }
     match hash.strip_prefix("#/r/") {
         Some(id) => match validate_room_id(id) {
             Ok(()) => Route::Room(id.to_string()),
@@ -132,6 +143,7 @@ pub fn app() -> Html {
             let page = match &*route {
                 Route::Landing { error } => html! { <Landing error={error.clone()} /> },
                 Route::Room(id) => html! { <RoomPage key={id.clone()} room_id={id.clone()} /> },
+                Route::Settings(focus) => html! { <SettingsPage focus={focus.clone()} /> },
             };
             html! { <ContextProvider<AppContext> context={ctx}>{ page }</ContextProvider<AppContext>> }
         }
@@ -142,6 +154,7 @@ pub fn app() -> Html {
             <header class="topbar">
                 <a class="brand" href="#/">{ "Twain" }</a>
                 <span class="tagline">{ "private 1:1 chat, browser to browser" }</span>
+                <a class="settings-link" href="#/settings">{ "Settings" }</a>
             </header>
             <main class="content">{ body }</main>
         </div>

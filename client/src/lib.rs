@@ -6,9 +6,14 @@
 //! other browser is untrusted and is always rendered as text, never as HTML.
 
 pub mod app;
+pub mod call;
 pub mod components;
+pub mod export;
+pub mod files;
+pub mod identity;
 pub mod names;
 pub mod net;
+pub mod notify;
 pub mod random;
 pub mod state;
 pub mod storage;

@@ -4,7 +4,7 @@
 //!
 //! | store | key | value | indexes |
 //! |---|---|---|---|
-//! | `identity` | out-of-line, the single key `"me"` | [`Identity`] | — |
+//! | `identity` | out-of-line: `"me"`, and `"keep-nothing"` | [`Identity`] plus its private `CryptoKey` (`storage/keys.rs`); the keep-nothing room hashes (`storage/privacy.rs`) | — |
 //! | `rooms` | `room_id` | [`RoomRecord`] | — |
 //! | `messages` | `id` | [`StoredMessage`] | `room_ts` on `[room_id, ts]` |
 //! | `files` | `transfer_id` | [`FileRecord`] | `room_id` on `room_id` |
@@ -17,6 +17,9 @@
 //! The `room_ts` index serves both "all messages of a room" and their time order (ties broken by id), and allows
 //! paging later without a migration. Chunks hold `Blob`s, never `ArrayBuffer`s, so a received file stays on disk:
 //! build the download with `new Blob(chunks)` from [`Storage::chunks`].
+//!
+//! Rooms marked "keep nothing" never reach IndexedDB: every method below first asks `storage/volatile.rs`,
+//! which keeps such a room's record, messages and files in this page's memory.
 //!
 //! Every write runs in one transaction and resolves only once the browser committed it, so a failure (including a
 //! full disk, which some browsers only report when committing) comes back as a [`StorageError`].
@@ -35,8 +38,11 @@ use web_sys::{
     IdbVersionChangeEvent,
 };
 
-use crate::names::friendly_name;
-use crate::random::{new_id, random_u32};
+use twain_protocol::transfer::IncomingSnapshot;
+
+mod keys;
+mod privacy;
+mod volatile;
 
 /// Name of the app's database.
 pub const DB_NAME: &str = "twain";
@@ -58,9 +64,13 @@ const ME: &str = "me";
 /// Who this browser is: a stable random peer id and the display name shown to the other side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
+    /// Derived from `public_key` ([`twain_protocol::verify::peer_id_from_public_key`]).
     pub peer_id: String,
     pub name: String,
     pub created_ms: f64,
+    /// Base64url of the raw P-256 public key of this browser's identity key pair.
+    #[serde(default)]
+    pub public_key: String,
 }
 
 /// A room this browser has opened.
@@ -76,6 +86,16 @@ pub struct RoomRecord {
     pub peer_name: Option<String>,
     #[serde(default)]
     pub peer_id: Option<String>,
+    /// The other peer's public key (base64url, raw P-256) as last proven in this room and accepted.
+    #[serde(default)]
+    pub peer_public_key: Option<String>,
+    /// The person marked `peer_public_key` as verified (they compared the safety code).
+    #[serde(default)]
+    pub peer_verified: bool,
+    /// The room's owner key, if this browser created the room: sent in `hello` so the signaling worker knows this
+    /// browser owns the room (it may remove or ban the other person). Never shown, never sent to the other peer.
+    #[serde(default)]
+    pub owner_secret: Option<String>,
 }
 
 /// What a stored message is.
@@ -140,6 +160,18 @@ pub struct FileRecord {
     /// Bytes stored (receiving) or acknowledged (sending) so far.
     #[serde(default)]
     pub bytes_done: f64,
+    /// SHA-256 of the content announced by the sender (64 hex digits).
+    #[serde(default)]
+    pub sha256: String,
+    /// The name a received file is saved under ([`twain_protocol::transfer::sanitize_file_name`] of `name`).
+    #[serde(default)]
+    pub download_name: String,
+    /// An unfinished received file: what is stored, so the transfer resumes after a reload.
+    #[serde(default)]
+    pub snapshot: Option<IncomingSnapshot>,
+    /// Why the transfer ended without delivery (`Failed`/`Cancelled`), as a sentence for the person.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// Why a storage operation failed. Each message is a sentence that can be shown to the user as is.
@@ -221,6 +253,8 @@ struct Inner {
     /// Set when another tab asked to upgrade or delete the database and this connection closed itself.
     closed: Rc<Cell<bool>>,
     _on_version_change: Closure<dyn FnMut(Event)>,
+    /// Everything of the keep-nothing rooms, in memory only.
+    volatile: volatile::Volatile,
 }
 
 impl Drop for Inner {
@@ -292,13 +326,16 @@ impl Storage {
             })
         };
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
-        Ok(Storage {
+        let storage = Storage {
             inner: Rc::new(Inner {
                 db,
                 closed,
                 _on_version_change: on_version_change,
+                volatile: volatile::Volatile::default(),
             }),
-        })
+        };
+        storage.load_keep_nothing().await?;
+        Ok(storage)
     }
 
     /// Deletes a whole database (tests, or a "forget everything" button). Open connections in this page close
@@ -309,50 +346,7 @@ impl Storage {
         request(&req, None).await.map(|_| ())
     }
 
-    // ----- identity -----
-
-    /// Returns this browser's identity, creating it (random peer id, friendly name) on the very first call.
-    pub async fn load_or_create_identity(&self) -> Result<Identity> {
-        let tx = self.tx(&[IDENTITY], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, IDENTITY)?;
-        let existing = request(&js(store.get(&ME.into()))?, Some(&tx)).await?;
-        let identity = if existing.is_undefined() {
-            let identity = Identity {
-                peer_id: new_id(),
-                name: friendly_name(random_u32()),
-                created_ms: now(),
-            };
-            js(store.put_with_key(&to_js(&identity)?, &ME.into()))?;
-            identity
-        } else {
-            from_js(existing)?
-        };
-        finish(&tx).await?;
-        Ok(identity)
-    }
-
-    /// Changes the display name (trimmed, checked with [`twain_protocol::validate_name`]) and returns the identity.
-    pub async fn rename(&self, name: &str) -> Result<Identity> {
-        let name = name.trim();
-        twain_protocol::validate_name(name)
-            .map_err(|e| StorageError::InvalidName(e.to_string()))?;
-        let tx = self.tx(&[IDENTITY], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, IDENTITY)?;
-        let existing = request(&js(store.get(&ME.into()))?, Some(&tx)).await?;
-        let mut identity = if existing.is_undefined() {
-            Identity {
-                peer_id: new_id(),
-                name: String::new(),
-                created_ms: now(),
-            }
-        } else {
-            from_js::<Identity>(existing)?
-        };
-        identity.name = name.to_string();
-        js(store.put_with_key(&to_js(&identity)?, &ME.into()))?;
-        finish(&tx).await?;
-        Ok(identity)
-    }
+    // ----- identity: see `keys` (load_or_create_identity, rename, signing_key) -----
 
     // ----- rooms -----
 
@@ -361,6 +355,9 @@ impl Storage {
     pub async fn touch_room(&self, room_id: &str, created_by_me: bool) -> Result<RoomRecord> {
         twain_protocol::ids::validate_room_id(room_id)
             .map_err(|e| StorageError::Invalid(e.to_string()))?;
+        if let Some(done) = self.inner.volatile.touch_room(room_id, created_by_me) {
+            return done;
+        }
         let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, ROOMS)?;
         let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
@@ -373,6 +370,9 @@ impl Storage {
                 last_opened_ms: now,
                 peer_name: None,
                 peer_id: None,
+                peer_public_key: None,
+                peer_verified: false,
+                owner_secret: None,
             }
         } else {
             let mut room: RoomRecord = from_js(existing)?;
@@ -385,6 +385,32 @@ impl Storage {
         Ok(room)
     }
 
+    /// Stores the owner key of a room this browser created (see [`RoomRecord::owner_secret`]); a key already stored
+    /// is kept. Returns `None` (and stores nothing) if the room is unknown.
+    pub async fn set_room_owner_secret(
+        &self,
+        room_id: &str,
+        owner_secret: &str,
+    ) -> Result<Option<RoomRecord>> {
+        let update = |r: &mut RoomRecord| {
+            r.owner_secret.get_or_insert_with(|| owner_secret.to_string());
+        };
+        if let Some(done) = self.inner.volatile.update_room(room_id, update) {
+            return done;
+        }
+        let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
+        let store = object_store(&tx, ROOMS)?;
+        let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
+        if existing.is_undefined() {
+            return Ok(None);
+        }
+        let mut room: RoomRecord = from_js(existing)?;
+        update(&mut room);
+        js(store.put(&to_js(&room)?))?;
+        finish(&tx).await?;
+        Ok(Some(room))
+    }
+
     /// Remembers who the other peer of a room is. Returns `None` (and stores nothing) if the room is unknown, e.g.
     /// forgotten meanwhile.
     pub async fn set_room_peer(
@@ -393,6 +419,13 @@ impl Storage {
         peer_id: &str,
         peer_name: &str,
     ) -> Result<Option<RoomRecord>> {
+        if let Some(done) = self
+            .inner
+            .volatile
+            .set_room_peer(room_id, peer_id, peer_name)
+        {
+            return done;
+        }
         let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, ROOMS)?;
         let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
@@ -409,6 +442,9 @@ impl Storage {
 
     /// One room, if known.
     pub async fn room(&self, room_id: &str) -> Result<Option<RoomRecord>> {
+        if let Some(done) = self.inner.volatile.room(room_id) {
+            return done;
+        }
         let tx = self.tx(&[ROOMS], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, ROOMS)?;
         let value = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
@@ -436,6 +472,7 @@ impl Storage {
 
     /// Deletes a room and everything of it: its messages, its file transfers and their stored data. Atomic.
     pub async fn forget_room(&self, room_id: &str) -> Result<()> {
+        self.inner.volatile.forget_room(room_id);
         let tx = self.tx(
             &[ROOMS, MESSAGES, FILES, CHUNKS],
             IdbTransactionMode::Readwrite,
@@ -477,6 +514,9 @@ impl Storage {
     /// Stores a message. Storing the same id again replaces it (no duplicate), except that `delivered` stays true
     /// once set. An id already used in another room is refused.
     pub async fn add_message(&self, message: &StoredMessage) -> Result<()> {
+        if let Some(done) = self.inner.volatile.add_message(message) {
+            return done;
+        }
         if !message.ts.is_finite() {
             return Err(StorageError::Invalid(
                 "the message has no valid time".to_string(),
@@ -501,6 +541,9 @@ impl Storage {
 
     /// Marks one of my messages as received by the other peer. Returns false if there is no such message.
     pub async fn mark_delivered(&self, message_id: &str) -> Result<bool> {
+        if let Some(done) = self.inner.volatile.mark_delivered(message_id) {
+            return done;
+        }
         let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, MESSAGES)?;
         let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
@@ -518,6 +561,9 @@ impl Storage {
 
     /// The history of a room, oldest first (equal times ordered by id).
     pub async fn messages(&self, room_id: &str) -> Result<Vec<StoredMessage>> {
+        if let Some(done) = self.inner.volatile.messages(room_id) {
+            return done;
+        }
         let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, MESSAGES)?;
         let by_room = js(store.index(MESSAGES_BY_ROOM))?;
@@ -530,6 +576,9 @@ impl Storage {
 
     /// Creates or replaces the metadata of a transfer.
     pub async fn put_file(&self, file: &FileRecord) -> Result<()> {
+        if let Some(done) = self.inner.volatile.put_file(file) {
+            return done;
+        }
         let tx = self.tx(&[FILES], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, FILES)?;
         js(store.put(&to_js(file)?))?;
@@ -538,6 +587,9 @@ impl Storage {
 
     /// The metadata of a transfer, if known.
     pub async fn file(&self, transfer_id: &str) -> Result<Option<FileRecord>> {
+        if let Some(done) = self.inner.volatile.file(transfer_id) {
+            return done;
+        }
         let tx = self.tx(&[FILES], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, FILES)?;
         let value = request(&js(store.get(&transfer_id.into()))?, Some(&tx)).await?;
@@ -550,6 +602,9 @@ impl Storage {
 
     /// All transfers of a room, oldest first.
     pub async fn files(&self, room_id: &str) -> Result<Vec<FileRecord>> {
+        if let Some(done) = self.inner.volatile.files(room_id) {
+            return done;
+        }
         let tx = self.tx(&[FILES], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, FILES)?;
         let by_room = js(store.index(FILES_BY_ROOM))?;
@@ -566,6 +621,13 @@ impl Storage {
     /// Stores one batch of a received file (ideally ~1 MiB: one transaction per batch). Replaces a batch stored
     /// under the same index. The transfer's metadata must exist (so [`Storage::forget_room`] can find the data).
     pub async fn put_chunk(&self, transfer_id: &str, batch_index: u32, blob: &Blob) -> Result<()> {
+        if let Some(done) = self
+            .inner
+            .volatile
+            .put_chunk(transfer_id, batch_index, blob)
+        {
+            return done;
+        }
         let tx = self.tx(&[FILES, CHUNKS], IdbTransactionMode::Readwrite)?;
         let files = object_store(&tx, FILES)?;
         let chunks = object_store(&tx, CHUNKS)?;
@@ -579,9 +641,62 @@ impl Storage {
         finish(&tx).await
     }
 
+    /// Stores one batch of a received file together with the transfer's progress, in one transaction, so a
+    /// reload resumes exactly after what is stored: sets `snapshot`, `bytes_done` (the snapshot's stored bytes)
+    /// and the state `Transferring`. The transfer's metadata must exist.
+    pub async fn put_batch(
+        &self,
+        transfer_id: &str,
+        batch_index: u32,
+        blob: &Blob,
+        snapshot: &IncomingSnapshot,
+    ) -> Result<()> {
+        if let Some(done) = self
+            .inner
+            .volatile
+            .put_batch(transfer_id, batch_index, blob, snapshot)
+        {
+            return done;
+        }
+        let tx = self.tx(&[FILES, CHUNKS], IdbTransactionMode::Readwrite)?;
+        let result = async {
+            let files = object_store(&tx, FILES)?;
+            let chunks = object_store(&tx, CHUNKS)?;
+            let existing = request(&js(files.get(&transfer_id.into()))?, Some(&tx)).await?;
+            if existing.is_undefined() {
+                return Err(StorageError::Invalid(format!(
+                    "the transfer {transfer_id} is unknown"
+                )));
+            }
+            let mut record: FileRecord = from_js(existing)?;
+            record.state = FileState::Transferring;
+            record.bytes_done = snapshot.stored_bytes as f64;
+            record.snapshot = Some(snapshot.clone());
+            js(files.put(&to_js(&record)?))?;
+            js(chunks.put_with_key(blob, &chunk_key(transfer_id, batch_index)))?;
+            Ok(())
+        }
+        .await;
+        commit(&tx, result).await
+    }
+
+    /// Deletes the stored batches of a transfer, keeping its metadata (a failed transfer stays in the history).
+    pub async fn delete_chunks(&self, transfer_id: &str) -> Result<()> {
+        if let Some(done) = self.inner.volatile.delete_chunks(transfer_id) {
+            return done;
+        }
+        let tx = self.tx(&[CHUNKS], IdbTransactionMode::Readwrite)?;
+        let range = chunk_range(&transfer_id.into())?;
+        js(object_store(&tx, CHUNKS)?.delete(&range))?;
+        finish(&tx).await
+    }
+
     /// The stored batches of a transfer, in batch order. The blobs stay disk-backed: combine them with
     /// `new Blob(chunks)` for a download rather than reading them into memory.
     pub async fn chunks(&self, transfer_id: &str) -> Result<Vec<Blob>> {
+        if let Some(done) = self.inner.volatile.chunks(transfer_id) {
+            return done;
+        }
         let tx = self.tx(&[CHUNKS], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, CHUNKS)?;
         let range = chunk_range(&transfer_id.into())?;
@@ -598,6 +713,9 @@ impl Storage {
 
     /// How many batches of a transfer are stored (to resume or check completeness).
     pub async fn chunk_count(&self, transfer_id: &str) -> Result<u32> {
+        if let Some(done) = self.inner.volatile.chunk_count(transfer_id) {
+            return done;
+        }
         let tx = self.tx(&[CHUNKS], IdbTransactionMode::Readonly)?;
         let store = object_store(&tx, CHUNKS)?;
         let range = chunk_range(&transfer_id.into())?;
@@ -607,6 +725,9 @@ impl Storage {
 
     /// Deletes a transfer's metadata and all its stored batches. Atomic.
     pub async fn delete_transfer(&self, transfer_id: &str) -> Result<()> {
+        if let Some(done) = self.inner.volatile.delete_transfer(transfer_id) {
+            return done;
+        }
         let tx = self.tx(&[FILES, CHUNKS], IdbTransactionMode::Readwrite)?;
         let result = async {
             let files = object_store(&tx, FILES)?;

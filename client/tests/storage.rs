@@ -58,6 +58,10 @@ fn file(room: &str, transfer_id: &str) -> FileRecord {
         created_ms: js_sys::Date::now(),
         state: FileState::Transferring,
         bytes_done: 0.0,
+        sha256: String::new(),
+        download_name: "photo.jpg".to_string(),
+        snapshot: None,
+        message: None,
     }
 }
 
@@ -488,4 +492,88 @@ fn quota_errors_are_recognised() {
         ),
         StorageError::VersionChanged
     );
+}
+
+#[wasm_bindgen_test]
+async fn batches_store_progress_with_the_data_and_survive_reopening() {
+    use twain_protocol::transfer::{FileMeta, IncomingSnapshot, TransferId};
+    let name = db_name("batches");
+    let storage = open(&name).await;
+    let room = new_id();
+    let transfer = TransferId::from_random([3; 16]);
+    let id = transfer.to_hex();
+    let record = FileRecord {
+        state: FileState::Pending,
+        ..file(&room, &id)
+    };
+    storage.put_file(&record).await.unwrap();
+    let meta = FileMeta {
+        name: "photo.jpg".into(),
+        size: 40_000,
+        mime: "image/jpeg".into(),
+        sha256: "ab".repeat(32),
+    };
+    let snapshot = IncomingSnapshot {
+        transfer_id: transfer,
+        meta,
+        next_seq: 2,
+        stored_bytes: 32_768,
+    };
+    storage
+        .put_batch(&id, 0, &blob("first two chunks"), &snapshot)
+        .await
+        .unwrap();
+    drop(storage);
+
+    let storage = open(&name).await;
+    let stored = storage.file(&id).await.unwrap().unwrap();
+    assert_eq!(stored.state, FileState::Transferring);
+    assert_eq!(stored.bytes_done, 32_768.0);
+    assert_eq!(stored.snapshot.as_ref(), Some(&snapshot));
+    assert_eq!(
+        blob_texts(&storage.chunks(&id).await.unwrap()).await,
+        ["first two chunks"]
+    );
+
+    // A batch for an unknown transfer is refused and nothing is written.
+    let other = new_id();
+    let err = storage.put_batch(&other, 0, &blob("x"), &snapshot).await;
+    assert!(matches!(err, Err(StorageError::Invalid(_))), "{err:?}");
+    assert!(storage.chunks(&other).await.unwrap().is_empty());
+
+    // Deleting the data keeps the record (a failed transfer stays in the history).
+    storage.delete_chunks(&id).await.unwrap();
+    assert!(storage.chunks(&id).await.unwrap().is_empty());
+    assert!(storage.file(&id).await.unwrap().is_some());
+    cleanup(storage, &name).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_created_rooms_owner_key_is_stored_once_and_survives_reopen() {
+    let name = db_name("owner");
+    let storage = open(&name).await;
+    let room = new_id();
+    let key = twain_client::components::moderation::new_owner_key();
+    assert!(twain_protocol::ids::validate_owner_key(&key).is_ok());
+    // An unknown room is not created by it.
+    assert_eq!(
+        storage.set_room_owner_secret(&room, &key).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        storage.touch_room(&room, true).await.unwrap().owner_secret,
+        None
+    );
+    let stored = storage.set_room_owner_secret(&room, &key).await.unwrap();
+    assert_eq!(stored.unwrap().owner_secret.as_deref(), Some(key.as_str()));
+    // A key once stored is never replaced.
+    let other = twain_client::components::moderation::new_owner_key();
+    assert_ne!(other, key);
+    storage.set_room_owner_secret(&room, &other).await.unwrap();
+    drop(storage);
+    let storage = open(&name).await;
+    let room = storage.room(&room).await.unwrap().unwrap();
+    assert_eq!(room.owner_secret.as_deref(), Some(key.as_str()));
+    assert!(room.created_by_me);
+    cleanup(storage, &name).await;
 }

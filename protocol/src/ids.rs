@@ -1,7 +1,8 @@
-//! Room ids and identity (peer) ids.
+//! Room ids, identity (peer) ids, ban ids and room owner keys.
 //!
-//! Both are unpadded base64url strings. Generated ids carry 128 random bits (22 characters); the caller supplies
-//! the randomness (getrandom in the browser) so this module stays pure and testable.
+//! All are unpadded base64url strings. Generated ids carry 128 random bits (22 characters), owner keys 256 bits
+//! (43 characters); the caller supplies the randomness (getrandom in the browser and the worker) so this module
+//! stays pure and testable.
 
 use crate::ProtocolError;
 
@@ -15,6 +16,12 @@ pub const PEER_ID_MIN_LEN: usize = 16;
 pub const PEER_ID_MAX_LEN: usize = 64;
 /// Length of an id made from 16 random bytes.
 pub const GENERATED_ID_LEN: usize = 22;
+/// Shortest accepted owner key (128 bits). Generated keys are [`OWNER_KEY_LEN`] characters long.
+pub const OWNER_KEY_MIN_LEN: usize = 22;
+/// Longest accepted owner key.
+pub const OWNER_KEY_MAX_LEN: usize = 64;
+/// Length of an owner key made from 32 random bytes.
+pub const OWNER_KEY_LEN: usize = 43;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -56,6 +63,22 @@ fn check_id(what: &str, id: &str, min: usize, max: usize) -> Result<(), Protocol
         )));
     }
     Ok(())
+}
+
+/// Makes a new room owner key from 32 random bytes. Only its SHA-256 ever leaves the room's Durable Object storage
+/// (the key itself travels once per join, in `hello`).
+pub fn new_owner_key(random: [u8; 32]) -> String {
+    base64url(&random)
+}
+
+/// Validates an owner key from a `hello`.
+pub fn validate_owner_key(key: &str) -> Result<(), ProtocolError> {
+    check_id("owner key", key, OWNER_KEY_MIN_LEN, OWNER_KEY_MAX_LEN)
+}
+
+/// Validates a ban id from an `unban` (the worker makes them like identity ids).
+pub fn validate_ban_id(id: &str) -> Result<(), ProtocolError> {
+    check_id("ban id", id, PEER_ID_MIN_LEN, PEER_ID_MAX_LEN)
 }
 
 /// Validates a room id taken from a URL path or a pasted link.
@@ -126,6 +149,18 @@ mod tests {
     }
 
     #[test]
+    fn owner_keys_and_ban_ids() {
+        let key = new_owner_key([7; 32]);
+        assert_eq!(key.len(), OWNER_KEY_LEN);
+        validate_owner_key(&key).unwrap();
+        assert!(validate_owner_key("short").is_err());
+        assert!(validate_owner_key(&"k".repeat(OWNER_KEY_MAX_LEN + 1)).is_err());
+        assert!(validate_owner_key("abcdefghijklmnopqrstuvwxyz+/").is_err());
+        validate_ban_id(&new_id([3; 16])).unwrap();
+        assert!(validate_ban_id("").is_err());
+    }
+
+    #[test]
     fn parse_pasted_input() {
         let id = "q7Xk2mP9vL3nR8sT1wY4zA";
         assert_eq!(parse_room_input(id).unwrap(), id);
@@ -141,5 +176,72 @@ mod tests {
         assert!(parse_room_input("").is_err());
         assert!(parse_room_input("http://127.0.0.1:8787/").is_err());
         assert!(parse_room_input("<script>").is_err());
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Decodes unpadded base64url (test helper: the crate only ever encodes).
+        fn decode(s: &str) -> Vec<u8> {
+            let mut bits = 0u32;
+            let mut n = 0;
+            let mut out = Vec::new();
+            for c in s.bytes() {
+                let v = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+                bits = (bits << 6) | v;
+                n += 6;
+                if n >= 8 {
+                    n -= 8;
+                    out.push((bits >> n) as u8);
+                    bits &= (1 << n) - 1;
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// base64url is reversible, has the expected length and uses only the URL-safe alphabet.
+            #[test]
+            fn base64url_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+                let text = base64url(&bytes);
+                prop_assert_eq!(text.len(), (bytes.len() * 4).div_ceil(3));
+                prop_assert!(text.bytes().all(|b| ALPHABET.contains(&b)));
+                prop_assert_eq!(decode(&text), bytes);
+            }
+
+            /// Generated ids and keys always pass their own validation.
+            #[test]
+            fn generated_ids_validate(id in any::<[u8; 16]>(), key in any::<[u8; 32]>()) {
+                let id = new_id(id);
+                prop_assert!(validate_room_id(&id).is_ok());
+                prop_assert!(validate_peer_id(&id).is_ok());
+                prop_assert!(validate_ban_id(&id).is_ok());
+                prop_assert!(validate_owner_key(&new_owner_key(key)).is_ok());
+                prop_assert_eq!(parse_room_input(&format!("https://x.example/#/r/{id}")).unwrap(), id);
+            }
+
+            /// No input makes a validator panic, and whatever passes is plain URL-safe ASCII within the limits.
+            #[test]
+            fn validators_never_panic(text in prop_oneof![".{0,80}", "[A-Za-z0-9_-]{0,70}"]) {
+                for (ok, min, max) in [
+                    (validate_room_id(&text).is_ok(), ROOM_ID_MIN_LEN, ROOM_ID_MAX_LEN),
+                    (validate_peer_id(&text).is_ok(), PEER_ID_MIN_LEN, PEER_ID_MAX_LEN),
+                    (validate_ban_id(&text).is_ok(), PEER_ID_MIN_LEN, PEER_ID_MAX_LEN),
+                    (validate_owner_key(&text).is_ok(), OWNER_KEY_MIN_LEN, OWNER_KEY_MAX_LEN),
+                ] {
+                    if ok {
+                        prop_assert!((min..=max).contains(&text.len()));
+                        prop_assert!(text.bytes().all(|b| ALPHABET.contains(&b)));
+                    }
+                }
+                if let Ok(id) = parse_room_input(&text) {
+                    prop_assert!(validate_room_id(&id).is_ok());
+                    prop_assert!(text.contains(&id));
+                }
+            }
+        }
     }
 }

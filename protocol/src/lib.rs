@@ -2,18 +2,25 @@
 //!
 //! - [`signal`]: the JSON frames exchanged over the signaling WebSocket (`/ws/<room>`), close codes and limits.
 //! - [`wire`]: the frames exchanged between the two browsers over the WebRTC data channel.
+//! - [`call`]: the audio/video call state machine (ringing, accept, decline, glare, missed, ended), sans-IO.
 //! - [`transfer`]: sending and receiving files over the `twain-files` data channel (sans-IO state machines).
-//! - [`room`]: the admission rules of a room (two live peers at most, replacing a peer's older socket, evicting
-//!   stale sockets) and the per-socket rate limiter, as pure functions over plain data.
-//! - [`ids`]: room and identity ids: their format, validation and generation from caller-supplied randomness.
+//! - [`room`]: the rules of a room as pure functions over plain data: admission (two live peers at most, replacing a
+//!   peer's older socket, evicting stale sockets), ownership and bans, the per-socket rate limiter and per-origin
+//!   join limiter, and the lifecycle (hello timeout, sweep, retention plan).
+//! - [`ids`]: room, identity and ban ids and room owner keys: their format, validation and generation from
+//!   caller-supplied randomness.
+//! - [`verify`]: identity proofs (a signature over the DTLS fingerprint) and safety codes, so two browsers can
+//!   tell whether someone sits in the middle of their connection.
 //!
 //! The crate builds natively and for wasm32 and is tested with plain `cargo test`. Peer input never panics: every
 //! decoder returns a [`ProtocolError`] with a sentence a user can read.
 
+pub mod call;
 pub mod ids;
 pub mod room;
 pub mod signal;
 pub mod transfer;
+pub mod verify;
 pub mod wire;
 
 /// Version of both the signaling and the data-channel protocol. Bumped on any incompatible change.

@@ -67,6 +67,39 @@ pub enum PeerFrame {
     /// Sender → receiver: the sender no longer has the file open (it reloaded), so it can't resume. The receiver
     /// keeps what it stored and may ask again later with `file-resume`.
     FileUnavailable { transfer_id: TransferId },
+    /// Caller → callee: an audio (`video: false`) or video call; the callee rings. See [`crate::call`].
+    CallInvite { call_id: String, video: bool },
+    /// Callee → caller: the person accepted; both sides add their tracks to the peer connection now.
+    CallAccept { call_id: String },
+    /// Callee → caller: the call is not taken (the person declined, another call is live, no devices).
+    CallDecline {
+        call_id: String,
+        #[serde(default)]
+        reason: crate::call::DeclineReason,
+    },
+    /// Either side: hang up a live call, or cancel a ringing one.
+    CallEnd { call_id: String },
+    /// Either side, when the call starts and on every change: what it sends (microphone on, some video, the
+    /// video is a shared screen).
+    CallMedia {
+        call_id: String,
+        audio: bool,
+        video: bool,
+        screen: bool,
+    },
+    /// Sent right after `hello` when the chat channel opens: the sender's public key and its signature over the
+    /// room id and the DTLS fingerprint of its own local description. See [`crate::verify`].
+    Proof {
+        /// Base64url of the raw uncompressed P-256 public key (65 bytes).
+        public_key: String,
+        /// The signed fingerprint, as in SDP: `sha-256 AB:CD:…`.
+        fingerprint: String,
+        /// Base64url of the ECDSA P-256 / SHA-256 signature, IEEE P1363 form (64 bytes).
+        signature: String,
+    },
+    /// Sent after `hello` and on every change: whether the sender keeps nothing of this room (no history, no
+    /// files) in its browser.
+    RoomMode { keep_nothing: bool },
 }
 
 impl PeerFrame {
@@ -101,6 +134,12 @@ impl PeerFrame {
             | PeerFrame::Chat { .. }
             | PeerFrame::Ack { .. }
             | PeerFrame::Typing { .. } => None,
+            PeerFrame::CallInvite { .. }
+            | PeerFrame::CallAccept { .. }
+            | PeerFrame::CallDecline { .. }
+            | PeerFrame::CallEnd { .. }
+            | PeerFrame::CallMedia { .. } => None,
+            PeerFrame::Proof { .. } | PeerFrame::RoomMode { .. } => None,
         }
     }
 
@@ -177,6 +216,30 @@ impl PeerFrame {
                 Ok(())
             }
             PeerFrame::FileComplete { .. } | PeerFrame::FileUnavailable { .. } => Ok(()),
+            PeerFrame::CallInvite { call_id, .. }
+            | PeerFrame::CallAccept { call_id }
+            | PeerFrame::CallDecline { call_id, .. }
+            | PeerFrame::CallEnd { call_id } => crate::call::validate_call_id(call_id),
+            PeerFrame::CallMedia {
+                call_id,
+                audio,
+                video,
+                screen,
+            } => {
+                crate::call::validate_call_id(call_id)?;
+                crate::call::MediaState {
+                    audio: *audio,
+                    video: *video,
+                    screen: *screen,
+                }
+                .validate()
+            }
+            PeerFrame::Proof {
+                public_key,
+                fingerprint,
+                signature,
+            } => crate::verify::validate_proof_fields(public_key, fingerprint, signature),
+            PeerFrame::RoomMode { .. } => Ok(()),
         }
     }
 }

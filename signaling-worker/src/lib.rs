@@ -3,12 +3,14 @@
 //! Contract: `GET /ws/<room>` with `Upgrade: websocket` reaches the Durable Object `Room` named after the room id
 //! (binding `ROOMS`); every other path is 404 (wrangler serves the client's static files before this worker runs)
 //! and a non-upgrade request to `/ws/` is 426. The Room speaks the JSON frames of [`twain_protocol::signal`] and
-//! applies the admission rules of [`twain_protocol::room`]: at most two live peers, a peer's newer socket replaces
-//! its older one, a silent (stale) socket is evicted instead of locking a returning peer out. Sockets use the
-//! Hibernation API, so all per-socket state lives in the socket's attachment and the pairing counter (epoch) in
-//! Durable Object storage: nothing is lost when the object is evicted from memory between frames. The worker never
-//! logs or stores what peers relay (SDP, ICE candidates, names); it logs room-level events only, keyed by the
-//! Durable Object id, which does not reveal the room id.
+//! applies the rules of [`twain_protocol::room`]: at most two live peers, a peer's newer socket replaces its older
+//! one, a silent (stale) socket is evicted instead of locking a returning peer out; the room's owner (proved by the
+//! SHA-256 of a secret kept in the creator's browser) may kick or ban the other peer; join attempts per origin and
+//! frames per socket are limited; an alarm closes sockets that never say `hello` and forgets an empty room after
+//! the retention periods. Sockets use the Hibernation API, so all per-socket state lives in the socket's attachment
+//! and the rest in Durable Object storage: nothing is lost when the object is evicted from memory between frames.
+//! The worker never logs or stores what peers relay (SDP, ICE candidates), nor client addresses (only salted
+//! hashes); it logs room-level events only, keyed by the Durable Object id, which does not reveal the room id.
 
 mod room;
 
@@ -33,7 +35,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             .fixed(b"this endpoint only speaks WebSocket".to_vec()));
     }
     if ids::validate_room_id(room_id).is_err() {
-        return refuse_invalid_room();
+        return refuse(close::INVALID_ROOM, "invalid room");
     }
     let stub = env
         .durable_object(ROOMS_BINDING)?
@@ -42,11 +44,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     stub.fetch_with_request(req).await
 }
 
-/// A browser cannot read the HTTP status of a refused upgrade, so accept it and close with a code it can read.
-fn refuse_invalid_room() -> Result<Response> {
+/// Refuses a WebSocket upgrade with a close code. A browser cannot read the HTTP status of a refused upgrade, so
+/// accept it (without hibernation: it is never part of a room) and close it at once with a code it can read.
+pub(crate) fn refuse(code: u16, reason: &str) -> Result<Response> {
     let WebSocketPair { client, server } = WebSocketPair::new()?;
     server.accept()?;
-    server.close(Some(close::INVALID_ROOM), Some("invalid room"))?;
+    server.close(Some(code), Some(reason))?;
     Response::from_websocket(client)
 }
 

@@ -294,10 +294,14 @@ export class TestSocket {
   }
 }
 
-/** Opens a WebSocket and resolves once it is open (the server may still close it right after). */
-export function connect(url, { timeoutMs = 10_000 } = {}) {
+/**
+ * Opens a WebSocket and resolves once it is open (the server may still close it right after). `headers` are sent
+ * with the upgrade request; e.g. `{ 'CF-Connecting-IP': '198.51.100.7' }` plays a client from another address
+ * (`wrangler dev` keeps a client's own CF-Connecting-IP; on Cloudflare the edge overwrites it).
+ */
+export function connect(url, { timeoutMs = 10_000, headers } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const socket = new TestSocket(ws);
     const timer = setTimeout(() => {
       ws.terminate();

@@ -22,6 +22,7 @@ pub fn landing(props: &LandingProps) -> Html {
     let rooms = use_state(|| None::<Vec<RoomRecord>>);
     let join_input = use_state(String::new);
     let join_error = use_state(|| props.error.clone());
+    let keep_nothing = use_state(|| false);
 
     {
         let rooms = rooms.clone();
@@ -35,12 +36,21 @@ pub fn landing(props: &LandingProps) -> Html {
 
     let new_room = {
         let storage = ctx.storage.clone();
+        let keep_nothing = *keep_nothing;
         Callback::from(move |_| {
             let id = crate::random::new_id();
             let storage = storage.clone();
             spawn_local(async move {
-                // Remember that we created it (it shows in "Your rooms" even before anyone joins).
+                // A keep-nothing room is marked first, so not even its record is written (storage/volatile.rs).
+                if keep_nothing {
+                    let _ = storage.set_keep_nothing(&id, true).await;
+                }
+                // Remember that we created it (it shows in "Your rooms" even before anyone joins), with the owner
+                // key that lets this browser remove or ban the other person (components/moderation.rs).
                 let _ = storage.touch_room(&id, true).await;
+                let _ = storage
+                    .set_room_owner_secret(&id, &crate::components::moderation::new_owner_key())
+                    .await;
                 go_to_room(&id);
             });
         })
@@ -83,6 +93,11 @@ pub fn landing(props: &LandingProps) -> Html {
                 <p>{ "Twain connects two people's browsers directly. Messages go straight to the other person and are kept only in your two browsers." }</p>
                 <p class="muted">{ "There is no inbox: both of you need to have the room open at the same time." }</p>
                 <button class="primary big" onclick={new_room}>{ "New room" }</button>
+                <label class="check">
+                    <input type="checkbox" checked={*keep_nothing}
+                        onchange={let k = keep_nothing.clone(); Callback::from(move |_| k.set(!*k))} />
+                    { " Keep nothing: save no message or file of the new room in this browser" }
+                </label>
             </section>
 
             <section class="card" aria-labelledby="join-title">

@@ -2,6 +2,9 @@
 
 use yew::prelude::*;
 
+use crate::components::transfer_card::TransferCard;
+use crate::files::view::FileItem;
+use crate::files::FileCommand;
 use crate::storage::{MessageKind, StoredMessage};
 use crate::time;
 
@@ -9,6 +12,16 @@ use crate::time;
 pub struct MessageListProps {
     pub messages: Vec<StoredMessage>,
     pub loaded: bool,
+    /// File transfers, oldest first: shown among the messages by time.
+    #[prop_or_default]
+    pub files: Vec<FileItem>,
+    /// The other person's name, for the file cards' sentences.
+    #[prop_or_default]
+    pub peer: AttrValue,
+    #[prop_or_default]
+    pub connected: bool,
+    #[prop_or_default]
+    pub on_file: Callback<FileCommand>,
 }
 
 #[function_component(MessageList)]
@@ -16,16 +29,36 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let list_ref = use_node_ref();
     {
         let list_ref = list_ref.clone();
-        use_effect_with(props.messages.len(), move |_| {
+        use_effect_with((props.messages.len(), props.files.len()), move |_| {
             if let Some(el) = list_ref.cast::<web_sys::Element>() {
                 el.set_scroll_top(el.scroll_height());
             }
         });
     }
 
-    let mut items = Vec::with_capacity(props.messages.len() * 2);
+    let mut items = Vec::with_capacity((props.messages.len() + props.files.len()) * 2);
     let mut last_day = None;
+    // Messages keep their order; each file goes before the first message that is newer than it.
+    let mut files = props.files.iter().peekable();
+    let push_file = |items: &mut Vec<Html>, last_day: &mut Option<(u32, u32, u32)>, f: &FileItem| {
+        let day = time::day_key(f.ts);
+        if *last_day != Some(day) {
+            *last_day = Some(day);
+            items.push(html! {
+                <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)} role="separator">
+                    <span>{ time::day(f.ts) }</span>
+                </li>
+            });
+        }
+        items.push(html! {
+            <TransferCard key={format!("file-{}", f.id)} item={f.clone()} peer={props.peer.clone()}
+                connected={props.connected} on_command={props.on_file.clone()} />
+        });
+    };
     for m in &props.messages {
+        while let Some(f) = files.next_if(|f| f.ts < m.ts) {
+            push_file(&mut items, &mut last_day, f);
+        }
         let day = time::day_key(m.ts);
         if last_day != Some(day) {
             last_day = Some(day);
@@ -37,10 +70,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
         }
         items.push(message_item(m));
     }
+    for f in files {
+        push_file(&mut items, &mut last_day, f);
+    }
 
     html! {
         <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite">
-            if props.loaded && props.messages.is_empty() {
+            if props.loaded && props.messages.is_empty() && props.files.is_empty() {
                 <li class="empty" key="empty">{ "No messages yet. Say hello once you're connected." }</li>
             }
             { for items }

@@ -13,9 +13,17 @@ use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 use crate::app::{room_link, AppContext};
+use crate::call::CallController;
+use crate::components::attach::AttachFiles;
+use crate::components::call::CallPanel;
 use crate::components::composer::Composer;
 use crate::components::message_list::MessageList;
+use crate::components::moderation::{self, use_moderation, ModerationAction, ModerationState};
 use crate::components::rename::RenameForm;
+use crate::components::settings::RoomDataPanel;
+use crate::components::verify::{TrustPanel, VerifiedBadge};
+use crate::files::{use_files, FilesDriver};
+use crate::identity::{use_trust, TrustController};
 use crate::net::session::{LinkStatus, Me, Session, SessionEvent};
 use crate::state::{Action, RoomState};
 use crate::storage::{MessageKind, Storage, StoredMessage};
@@ -43,6 +51,14 @@ struct Handler {
     typing_timer: RefCell<Option<Timeout>>,
     peer: RefCell<Option<PeerInfo>>,
     present: Cell<bool>,
+    /// Calls (client/src/call.rs): sees every session event.
+    call: CallController,
+    /// File transfers (client/src/files): gets the file-channel events.
+    files: Rc<FilesDriver>,
+    /// Room ownership and bans (components/moderation.rs).
+    moderation: UseReducerDispatcher<ModerationState>,
+    /// The identity check and keep-nothing mode (client/src/identity.rs): sees every session event.
+    trust: Rc<TrustController>,
 }
 
 impl Handler {
@@ -81,6 +97,8 @@ impl Handler {
     }
 
     fn handle(self: &Rc<Self>, event: SessionEvent) {
+        self.call.on_session_event(&event);
+        self.trust.on_session_event(&event);
         match event {
             SessionEvent::Status(status) => self.dispatch.dispatch(Action::Status(status)),
             SessionEvent::PeerArrived(peer) => {
@@ -106,7 +124,10 @@ impl Handler {
             }
             SessionEvent::Frame(frame) => self.on_frame(frame),
             SessionEvent::BadFrame(why) => self.dispatch.dispatch(Action::Notice(Some(why))),
-            SessionEvent::Files(_) => {}
+            SessionEvent::Files(event) => self.files.on_session_event(event),
+            SessionEvent::Moderation(event) => {
+                self.moderation.dispatch(ModerationAction::Event(event))
+            }
         }
     }
 
@@ -132,6 +153,7 @@ impl Handler {
                 let Some(peer) = self.peer.borrow().clone() else {
                     return;
                 };
+                crate::notify::message_arrived(&peer.name, &text);
                 let msg = StoredMessage {
                     id: message_key(&self.room_id, &peer.peer_id, &id),
                     room_id: self.room_id.clone(),
@@ -181,6 +203,15 @@ pub fn room_page(props: &RoomProps) -> Html {
     let ctx = use_context::<AppContext>().expect("app context");
     let state = use_reducer(RoomState::default);
     let session = use_mut_ref(|| None::<Session>);
+    let call = (*use_state(CallController::new)).clone();
+    let files = use_files(&props.room_id, ctx.storage.clone(), session.clone());
+    let moderation = use_moderation(session.clone());
+    let trust = use_trust(
+        &props.room_id,
+        ctx.storage.clone(),
+        &ctx.identity,
+        session.clone(),
+    );
     let copied = use_state(|| None::<bool>);
     let room_id = props.room_id.clone();
 
@@ -209,9 +240,14 @@ pub fn room_page(props: &RoomProps) -> Html {
         let storage = ctx.storage.clone();
         let dispatch = state.dispatcher();
         let session = session.clone();
+        let files = files.driver.clone();
+        let call = call.clone();
+        let moderation = moderation.dispatcher();
+        let trust = trust.controller.clone();
         let me = Me {
             peer_id: ctx.identity.peer_id.clone(),
             name: ctx.identity.name.clone(),
+            owner_key: None, // read from the room's record by moderation::start_session
         };
         use_effect_with(
             (room_id.clone(), me.peer_id.clone()),
@@ -224,13 +260,34 @@ pub fn room_page(props: &RoomProps) -> Html {
                     typing_timer: RefCell::new(None),
                     peer: RefCell::new(None),
                     present: Cell::new(false),
+                    call: call.clone(),
+                    files,
+                    moderation,
+                    trust,
                 });
                 let emit = {
                     let handler = handler.clone();
                     Rc::new(move |event| handler.handle(event))
                 };
-                *session.borrow_mut() = Some(Session::start(room_id, me, emit));
+                // Call events become history lines, like the other system messages.
+                call.attach(session.clone(), {
+                    let handler = Rc::downgrade(&handler);
+                    Rc::new(move |line| {
+                        if let Some(h) = handler.upgrade() {
+                            h.system(line);
+                        }
+                    })
+                });
+                let cancelled = moderation::start_session(
+                    handler.storage.clone(),
+                    session.clone(),
+                    room_id.clone(),
+                    me,
+                    emit,
+                );
                 move || {
+                    cancelled.set(true);
+                    call.detach();
                     session.borrow_mut().take();
                     handler.typing_timer.borrow_mut().take();
                 }
@@ -250,6 +307,9 @@ pub fn room_page(props: &RoomProps) -> Html {
 
     let connected = state.status == LinkStatus::Connected;
     let peer_label = state.peer_name().unwrap_or("the other person").to_string();
+    crate::notify::use_call_alerts(&call, &peer_label);
+    // A failed identity check holds everything that sends to the other browser until the person decides.
+    let can_send = connected && !trust.view.blocks_sending();
 
     let on_send = {
         let session = session.clone();
@@ -365,15 +425,13 @@ pub fn room_page(props: &RoomProps) -> Html {
             </section>
         },
         LinkStatus::Closed { code, message } => {
-            let action = if *code == close::REPLACED {
-                "Use Twain in this tab"
-            } else {
-                "Try again"
-            };
+            let action = moderation::closed_action(*code);
             html! {
                 <section class="banner error" role="alert" aria-label="Connection">
                     <p>{ message.clone() }</p>
-                    <button onclick={on_retry.clone()}>{ action }</button>
+                    if let Some(action) = action {
+                        <button onclick={on_retry.clone()}>{ action }</button>
+                    }
                     { " " }<a href="#/">{ "Back to your rooms" }</a>
                 </section>
             }
@@ -382,6 +440,9 @@ pub fn room_page(props: &RoomProps) -> Html {
     };
 
     let disabled_reason = match &state.status {
+        _ if connected && !can_send => format!(
+            "Sending is paused: Twain could not confirm that this connection goes straight to {peer_label}. Choose above."
+        ),
         LinkStatus::Closed { .. } => "You are not in this room, so you can't send messages.".to_string(),
         _ => format!(
             "You can send messages once {peer_label} is connected. Twain has no offline delivery: both of you must have this room open."
@@ -393,7 +454,7 @@ pub fn room_page(props: &RoomProps) -> Html {
             <header class="room-head">
                 <a class="back" href="#/" aria-label="Back to your rooms">{ "←" }</a>
                 <div class="room-title">
-                    <h1>{ title }</h1>
+                    <h1>{ title }<VerifiedBadge controller={trust.controller.clone()} view={trust.view.clone()} peer_name={peer_label.clone()} /></h1>
                     <p class={classes!("pill", pill_class)} role="status" aria-live="polite">{ pill_text }</p>
                 </div>
                 <div class="room-actions">
@@ -402,21 +463,29 @@ pub fn room_page(props: &RoomProps) -> Html {
                 </div>
             </header>
             { banner }
+            <TrustPanel controller={trust.controller.clone()} view={trust.view.clone()} peer_name={peer_label.clone()} />
+            { moderation.panel(state.peer.as_ref(), !matches!(state.status, LinkStatus::Joining | LinkStatus::Closed { .. })) }
             if let Some(notice) = &state.notice {
                 <div class="notice" role="alert">
                     <p>{ notice.clone() }</p>
                     <button class="link" onclick={dismiss_notice}>{ "Dismiss" }</button>
                 </div>
             }
-            <MessageList messages={state.messages.clone()} loaded={state.history_loaded} />
+            <CallPanel controller={call.clone()} peer_name={peer_label.clone()} connected={can_send} />
+            <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
+                files={files.view.items.clone()} peer={peer_label.clone()} {connected}
+                on_file={files.on_command()} />
             <p class="typing" aria-live="polite">
                 if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
             </p>
-            <Composer enabled={connected} disabled_reason={disabled_reason} {on_send} {on_typing} />
+            <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing} />
+            <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
+                on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />
             <details class="me">
                 <summary>{ format!("You appear as {}", ctx.identity.name) }</summary>
                 <RenameForm id="room" />
             </details>
+            <RoomDataPanel room_id={room_id.clone()} controller={trust.controller.clone()} view={trust.view.clone()} />
         </div>
     }
 }

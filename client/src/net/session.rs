@@ -9,7 +9,7 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::{Interval, Timeout};
 use twain_protocol::signal::{
-    close, ClientFrame, IceServer, PeerInfo, ServerFrame, PING_INTERVAL_MS,
+    close, BanInfo, ClientFrame, ErrorCode, IceServer, PeerInfo, ServerFrame, PING_INTERVAL_MS,
 };
 use twain_protocol::wire::PeerFrame;
 use twain_protocol::PROTOCOL_VERSION;
@@ -50,6 +50,19 @@ pub enum SessionEvent {
     BadFrame(String),
     /// Raw peer-connection events the file-transfer engine needs.
     Files(FilesEvent),
+    /// Room ownership and bans, for the owner's tools (`components/moderation.rs`).
+    Moderation(ModerationEvent),
+}
+
+/// What the signaling worker says about moderation.
+#[derive(Debug)]
+pub enum ModerationEvent {
+    /// After each join: whether this browser proved it owns the room.
+    Owner(bool),
+    /// The room's bans (sent to the owner only).
+    Bans(Vec<BanInfo>),
+    /// The worker refused a moderation frame; a sentence for logs.
+    Refused(String),
 }
 
 #[derive(Debug)]
@@ -65,6 +78,8 @@ pub enum FilesEvent {
 pub struct Me {
     pub peer_id: String,
     pub name: String,
+    /// The room's owner key, if this browser created the room (sent in `hello`).
+    pub owner_key: Option<String>,
 }
 
 type Emit = Rc<dyn Fn(SessionEvent)>;
@@ -190,6 +205,19 @@ impl Session {
         self.send(&frame);
     }
 
+    /// Sends a moderation frame (`kick`, `ban`, `unban`, `list-bans`) to the signaling worker. False if not in the
+    /// room right now.
+    pub fn moderate(&self, frame: &ClientFrame) -> bool {
+        let inner = self.inner.borrow();
+        match &inner.socket {
+            Some(socket) if inner.joined => {
+                socket.send(frame);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Connects again now (after "room full", "opened in another tab", or to skip a backoff wait).
     pub fn reconnect_now(&self) {
         with(&self.inner, |s, _| {
@@ -207,6 +235,12 @@ impl Session {
     ) -> Option<R> {
         let inner = self.inner.borrow();
         inner.peer.as_ref().map(|p| f(p.files_channel()))
+    }
+
+    /// The peer connection of the current pairing, if any (calls add and remove their tracks on it).
+    pub fn connection(&self) -> Option<web_sys::RtcPeerConnection> {
+        let inner = self.inner.borrow();
+        inner.peer.as_ref().map(|p| p.connection().clone())
     }
 }
 
@@ -296,6 +330,7 @@ impl Inner {
                     v: PROTOCOL_VERSION,
                     peer_id: self.me.peer_id.clone(),
                     name: self.me.name.clone(),
+                    owner_key: self.me.owner_key.clone(),
                 };
                 if let Some(socket) = &self.socket {
                     socket.send(&hello);
@@ -310,7 +345,7 @@ impl Inner {
             SignalEvent::Closed { code } => {
                 self.socket = None;
                 self.joined = false;
-                if close::is_final(code) || code == close::KICKED {
+                if close::is_final(code) {
                     let message = close::explain(code)
                         .unwrap_or("The server closed the connection.")
                         .to_string();
@@ -331,8 +366,10 @@ impl Inner {
                 polite,
                 epoch,
                 ice_servers,
+                owner,
                 ..
             } => {
+                events.push(SessionEvent::Moderation(ModerationEvent::Owner(owner)));
                 self.joined = true;
                 self.ever_joined = true;
                 self.retries = 0;
@@ -381,6 +418,12 @@ impl Inner {
                 web_sys::console::warn_1(
                     &format!("server refused a frame ({code:?}): {message}").into(),
                 );
+                if matches!(code, ErrorCode::Forbidden | ErrorCode::UnknownBan) {
+                    events.push(SessionEvent::Moderation(ModerationEvent::Refused(message)));
+                }
+            }
+            ServerFrame::Bans { list } => {
+                events.push(SessionEvent::Moderation(ModerationEvent::Bans(list)))
             }
         }
     }
@@ -389,11 +432,7 @@ impl Inner {
     fn pair(&mut self, peer: PeerInfo, polite: bool, epoch: u64, events: &mut Vec<SessionEvent>) {
         self.drop_peer(events);
         self.epoch = epoch;
-        if self
-            .peer_info
-            .as_ref()
-            .is_some_and(|p| p.peer_id != peer.peer_id)
-        {
+        if self.peer_info.as_ref().is_some_and(|p| p.peer_id != peer.peer_id) {
             self.unacked.clear(); // meant for somebody else
         }
         self.peer_info = Some(peer.clone());
@@ -432,9 +471,7 @@ impl Inner {
                     return;
                 }
                 if let Some(peer) = &s.peer {
-                    web_sys::console::warn_1(
-                        &"the direct connection is slow to open; restarting ICE".into(),
-                    );
+                    web_sys::console::warn_1(&"the direct connection is slow to open; restarting ICE".into());
                     peer.restart_ice();
                     s.arm_watchdog(epoch, attempt + 1);
                 }
@@ -485,9 +522,8 @@ impl Inner {
                 }
                 Ok(frame) => {
                     if let PeerFrame::Ack { id } = &frame {
-                        self.unacked.retain(
-                            |f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id),
-                        );
+                        self.unacked
+                            .retain(|f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id));
                     }
                     events.push(SessionEvent::Frame(frame))
                 }

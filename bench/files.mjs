@@ -1,0 +1,416 @@
+// File transfer throughput and memory: a 200 MB file between two separate headless Chromium instances through
+// `wrangler dev`, Twain against a plain-JS data-channel baseline in the same browsers, runs interleaved
+// (baseline, Twain, baseline, Twain...). Figures are printed, never asserted (timing on a shared 2-core machine
+// varies +-30 % from run to run).
+//
+// - Baseline: a blank page of the same origin in each browser; plain JS sends the same file from disk (1 MiB
+//   `Blob.slice` reads, 16 KiB messages) on one ordered data channel, pausing above 1 MiB buffered and resuming
+//   on `bufferedamountlow` (threshold 256 KiB); the receiver counts the bytes and drops them. SDP is relayed by
+//   this script (no trickle), so only loopback host candidates are used.
+// - Twain: the real app; the sender picks the file with the file chooser, the receiver stores, verifies and then
+//   saves it (the Download link). "end to end" is from the pick (the sender hashes first) to "Received"
+//   (stored and verified); "wire" is from the first progress on the sender to the receiver having stored the
+//   last byte.
+// - Memory: each browser's whole process tree (summed RSS from /proc), sampled every 100 ms; peak during the
+//   run (for Twain including the receiver's download) minus the value just before it.
+//
+//   TWAIN_BENCH_FILES_MB=200 TWAIN_BENCH_FILES_PAIRS=2 ./twain bench files
+import { createWriteStream, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPeer } from '../tests/support/browser.mjs';
+
+const MB = 1_000_000;
+const SIZE = Number(process.env.TWAIN_BENCH_FILES_MB || 200) * MB;
+const PAIRS = Number(process.env.TWAIN_BENCH_FILES_PAIRS || 2);
+const T = 600_000;
+/** Also print which processes grew (TWAIN_BENCH_FILES_DETAIL=1). */
+const DETAIL = process.env.TWAIN_BENCH_FILES_DETAIL === '1';
+/** Bytes per page in /proc/<pid>/statm (x86-64 Linux). */
+const PAGE = 4096;
+
+// ----- memory of a browser's process tree -----
+
+function processTable() {
+  const parent = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return parent;
+}
+
+/** The main Chromium process of a profile: a child of this node process started with that user-data-dir. */
+function browserPid(profile) {
+  for (const [pid, ppid] of processTable()) {
+    if (ppid !== process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes(profile)) return pid;
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no browser process found for ${profile}`);
+}
+
+/** A short name for a Chromium process: browser, renderer, gpu, or the utility service it runs. */
+function kindOf(pid) {
+  try {
+    // Chromium rewrites its children's command lines into one space-separated string.
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+    const type = cmd.find((a) => a.startsWith('--type='))?.slice(7);
+    if (!type) return 'browser';
+    const sub = cmd.find((a) => a.startsWith('--utility-sub-type='))?.slice(19).split('.').at(-2);
+    return sub ? `${type}:${sub}` : type;
+  } catch {
+    return '?';
+  }
+}
+
+/** RSS (bytes) of `root` and each of its descendants. */
+function treeRssByPid(root) {
+  const parent = processTable();
+  const children = new Map();
+  for (const [pid, ppid] of parent) {
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(pid);
+  }
+  const out = new Map();
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop();
+    try {
+      out.set(pid, Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE);
+    } catch {
+      // gone
+    }
+    stack.push(...(children.get(pid) || []));
+  }
+  return out;
+}
+
+/**
+ * Samples both browsers' process trees every 100 ms until stopped. Peaks are kept per phase (`phase(name)` starts
+ * the next one) and per process. `stop()` returns { phases: { name: { sender, receiver } }, perPid }.
+ */
+function sampler(pids) {
+  const phases = {};
+  let current;
+  const perPid = { sender: new Map(), receiver: new Map() };
+  const take = () => {
+    for (const side of ['sender', 'receiver']) {
+      let sum = 0;
+      for (const [pid, rss] of treeRssByPid(pids[side])) {
+        sum += rss;
+        perPid[side].set(pid, Math.max(perPid[side].get(pid) || 0, rss));
+      }
+      current[side] = Math.max(current[side], sum);
+    }
+  };
+  const phase = (name) => {
+    current = phases[name] = { sender: 0, receiver: 0 };
+    take();
+  };
+  phase('transfer');
+  const timer = setInterval(take, 100);
+  return {
+    phase,
+    stop() {
+      clearInterval(timer);
+      take();
+      return { phases, perPid };
+    },
+  };
+}
+
+/** Lets the browsers settle (GC, IndexedDB compaction) and returns their RSS, in total and per process. */
+async function settledRss(pids, pages) {
+  for (const page of pages) {
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300))).catch(() => {});
+  }
+  await new Promise((r) => setTimeout(r, 1500));
+  const perPid = { sender: treeRssByPid(pids.sender), receiver: treeRssByPid(pids.receiver) };
+  const sum = (m) => [...m.values()].reduce((x, y) => x + y, 0);
+  return { sender: sum(perPid.sender), receiver: sum(perPid.receiver), perPid };
+}
+
+/** "renderer +40.1, browser +12.0" for the processes that grew most on one side. */
+function growth(before, peaks) {
+  return [...peaks]
+    .map(([pid, peak]) => [kindOf(pid), mib(peak - (before.get(pid) || 0))])
+    .filter(([, d]) => d >= 1)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 4)
+    .map(([k, d]) => `${k} +${d.toFixed(1)}`)
+    .join(', ');
+}
+
+// ----- the file -----
+
+async function randomFile(path, size) {
+  const out = createWriteStream(path);
+  for (let left = size; left > 0; ) {
+    const n = Math.min(left, 1 << 20);
+    if (!out.write(randomBytes(n))) await once(out, 'drain');
+    left -= n;
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+// ----- baseline -----
+
+/** Opens a blank same-origin page in each browser and connects them with one data channel. */
+async function baselinePages(server, a, b) {
+  const sender = await a.context.newPage();
+  const receiver = await b.context.newPage();
+  for (const page of [sender, receiver]) await page.goto(`${server.url}/bench-baseline`);
+  const setup = () => {
+    window.__pc = new RTCPeerConnection({ iceServers: [] });
+    window.__dc = window.__pc.createDataChannel('bench', { negotiated: true, id: 0, ordered: true });
+    window.__dc.binaryType = 'arraybuffer';
+    window.__gathered = () =>
+      new Promise((resolve) => {
+        if (window.__pc.iceGatheringState === 'complete') return resolve();
+        window.__pc.addEventListener('icegatheringstatechange', () => {
+          if (window.__pc.iceGatheringState === 'complete') resolve();
+        });
+      });
+    window.__open = new Promise((resolve) => (window.__dc.onopen = resolve));
+  };
+  await sender.evaluate(setup);
+  await receiver.evaluate(setup);
+  const offer = await sender.evaluate(async () => {
+    await window.__pc.setLocalDescription();
+    await window.__gathered();
+    return window.__pc.localDescription.toJSON();
+  });
+  const answer = await receiver.evaluate(async (offer) => {
+    await window.__pc.setRemoteDescription(offer);
+    await window.__pc.setLocalDescription();
+    await window.__gathered();
+    return window.__pc.localDescription.toJSON();
+  }, offer);
+  await sender.evaluate((answer) => window.__pc.setRemoteDescription(answer), answer);
+  await Promise.all([sender.evaluate(() => window.__open), receiver.evaluate(() => window.__open)]);
+  // The file to send, picked like a person would (a disk-backed File).
+  await sender.evaluate(() => {
+    const input = document.createElement('input');
+    input.type = 'file';
+    input.id = 'pick';
+    document.body.append(input);
+  });
+  return { sender, receiver };
+}
+
+async function baselineRun({ sender, receiver }, path) {
+  await sender.locator('#pick').setInputFiles(path);
+  const done = receiver.evaluate(
+    (size) =>
+      new Promise((resolve) => {
+        let got = 0;
+        window.__dc.onmessage = (e) => {
+          got += e.data.byteLength;
+          if (got >= size) {
+            window.__dc.onmessage = null;
+            resolve(Date.now());
+          }
+        };
+      }),
+    SIZE,
+  );
+  const started = await sender.evaluate(async () => {
+    const file = document.getElementById('pick').files[0];
+    const dc = window.__dc;
+    const CHUNK = 16 * 1024;
+    const HIGH = 1024 * 1024;
+    dc.bufferedAmountLowThreshold = 256 * 1024;
+    const t0 = Date.now();
+    const send = async () => {
+      for (let offset = 0; offset < file.size; ) {
+        const slice = new Uint8Array(await file.slice(offset, offset + (1 << 20)).arrayBuffer());
+        for (let i = 0; i < slice.length; i += CHUNK) {
+          if (dc.bufferedAmount > HIGH) {
+            await new Promise((r) => dc.addEventListener('bufferedamountlow', r, { once: true }));
+          }
+          dc.send(slice.subarray(i, i + CHUNK));
+        }
+        offset += slice.length;
+      }
+    };
+    window.__sending = send();
+    return t0;
+  });
+  const ended = await done;
+  await sender.evaluate(() => window.__sending);
+  return { seconds: (ended - started) / 1000 };
+}
+
+// ----- Twain -----
+
+const status = (page) => page.locator('.room-title').getByRole('status');
+
+async function twainRoom(server, a, b) {
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\//, { timeout: T });
+  await b.page.goto(a.page.url());
+  for (const p of [a, b]) {
+    await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
+  }
+}
+
+/** Records (Date.now()) when each phase of the named file's card first shows, every 20 ms. */
+async function watchPhases(page, name) {
+  await page.evaluate((name) => {
+    window.__phases = {};
+    const seen = window.__phases;
+    clearInterval(window.__watch);
+    window.__watch = setInterval(() => {
+      const card = [...document.querySelectorAll('article')].find((a) => a.getAttribute('aria-label') === `File ${name}`);
+      if (!card) return;
+      const text = card.textContent;
+      const mark = (key, hit) => {
+        if (hit && !seen[key]) seen[key] = Date.now();
+      };
+      const bar = card.querySelector('[role=progressbar]');
+      const pct = bar ? Number(bar.getAttribute('aria-valuenow')) : -1;
+      mark('preparing', text.includes('Checking the file before sending'));
+      mark('sending', bar && bar.getAttribute('aria-label').startsWith('Sending') && pct >= 1);
+      mark('receiving', bar && bar.getAttribute('aria-label').startsWith('Receiving') && pct >= 1);
+      mark('verifying', text.includes('Checking that it arrived intact'));
+      mark('received', text.includes('Received ·'));
+      mark('delivered', text.includes('Delivered ·'));
+    }, 20);
+  }, name);
+}
+
+async function twainRun({ a, b }, path, name, mem) {
+  await watchPhases(a.page, name);
+  await watchPhases(b.page, name);
+  const [chooser] = await Promise.all([
+    a.page.waitForEvent('filechooser', { timeout: T }),
+    a.page.getByRole('button', { name: 'Attach file' }).click(),
+  ]);
+  const t0 = Date.now();
+  await chooser.setFiles(path);
+  const card = b.page.getByRole('log', { name: 'Messages' }).getByRole('article', { name: `File ${name}`, exact: true });
+  await card.filter({ hasText: /Received · / }).waitFor({ timeout: T });
+  const sent = await a.page.evaluate(() => window.__phases);
+  const got = await b.page.evaluate(() => window.__phases);
+  // The receiver saves it: the download is built from the stored parts.
+  mem.phase('save');
+  const d0 = Date.now();
+  const [download] = await Promise.all([
+    b.page.waitForEvent('download', { timeout: T }),
+    card.getByRole('link', { name: `Download ${name}` }).click(),
+  ]);
+  await download.path();
+  const downloadSeconds = (Date.now() - d0) / 1000;
+  await download.delete();
+  const end = got.received;
+  return {
+    seconds: (end - t0) / 1000,
+    wireSeconds: ((got.verifying || end) - (sent.sending || t0)) / 1000,
+    hashSeconds: ((sent.sending || t0) - t0) / 1000,
+    verifySeconds: got.verifying ? (end - got.verifying) / 1000 : NaN,
+    downloadSeconds,
+    card,
+  };
+}
+
+// ----- the benchmark -----
+
+const mbps = (s) => SIZE / MB / s;
+const mib = (bytes) => bytes / (1024 * 1024);
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((x, y) => x - y);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+
+export async function run({ server }) {
+  const dir = mkdtempSync(join(tmpdir(), 'twain-bench-files-'));
+  const path = join(dir, 'bench-200MB.bin');
+  const name = 'bench-200MB.bin';
+  await randomFile(path, SIZE);
+  const a = await openPeer('bench-files-sender');
+  const b = await openPeer('bench-files-receiver');
+  const rows = [];
+  try {
+    const pids = { sender: browserPid(a.profile), receiver: browserPid(b.profile) };
+    await twainRoom(server, a, b);
+    const base = await baselinePages(server, a, b);
+    console.log(
+      `   ${SIZE / MB} MB file, two separate headless Chromium instances (pids ${pids.sender} -> ${pids.receiver}), runs interleaved`,
+    );
+    for (let i = 0; i < PAIRS * 2; i++) {
+      const kind = i % 2 === 0 ? 'baseline' : 'twain';
+      const before = await settledRss(pids, [a.page, b.page]);
+      const mem = sampler(pids);
+      const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
+      const { phases, perPid } = mem.stop();
+      const peak = (side) => Math.max(...Object.values(phases).map((p) => p[side]));
+      const row = {
+        kind,
+        seconds: r.seconds,
+        wireSeconds: r.wireSeconds ?? r.seconds,
+        sender: mib(peak('sender') - before.sender),
+        receiver: mib(peak('receiver') - before.receiver),
+        extra: r.card
+          ? `hash ${f1(r.hashSeconds)} s, verify ${f1(r.verifySeconds)} s, save ${f1(r.downloadSeconds)} s; ` +
+            `receiver +${f1(mib(phases.transfer.receiver - before.receiver))} MiB until received, ` +
+            `+${f1(mib(phases.save.receiver - before.receiver))} MiB while saving`
+          : '',
+        detail: `sender: ${growth(before.perPid.sender, perPid.sender)}; receiver: ${growth(before.perPid.receiver, perPid.receiver)}`,
+      };
+      rows.push(row);
+      console.log(
+        `   ${String(i + 1).padStart(2)}  ${kind.padEnd(8)}  ${f1(mbps(row.seconds)).padStart(6)} MB/s end to end` +
+          `  ${f1(mbps(row.wireSeconds)).padStart(6)} MB/s wire   sender +${f1(row.sender)} MiB  receiver +${f1(row.receiver)} MiB` +
+          (row.extra ? `\n       ${row.extra}` : '') +
+          (DETAIL ? `\n       by process: ${row.detail}` : ''),
+      );
+      if (r.card) {
+        // Free the receiver's storage, and clear both conversations, before the next run.
+        for (const page of [b.page, a.page]) {
+          const card = page.getByRole('log', { name: 'Messages' }).getByRole('article', { name: `File ${name}`, exact: true });
+          await card.getByRole('button', { name: `Delete ${name}` }).click();
+          await card.waitFor({ state: 'detached', timeout: T });
+        }
+      }
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    a.remove();
+    b.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const of = (kind, key) => median(rows.filter((r) => r.kind === kind).map((r) => r[key]));
+  const baseline = mbps(of('baseline', 'seconds'));
+  const twain = mbps(of('twain', 'seconds'));
+  const twainWire = mbps(of('twain', 'wireSeconds'));
+  console.log('');
+  console.log('   median                 MB/s     ratio   sender +MiB   receiver +MiB');
+  console.log(
+    `   plain-JS baseline   ${f1(baseline).padStart(7)}         -   ${f1(of('baseline', 'sender')).padStart(11)}   ${f1(of('baseline', 'receiver')).padStart(13)}`,
+  );
+  console.log(
+    `   Twain, end to end   ${f1(twain).padStart(7)}   ${(twain / baseline).toFixed(2).padStart(7)}   ${f1(of('twain', 'sender')).padStart(11)}   ${f1(of('twain', 'receiver')).padStart(13)}`,
+  );
+  console.log(`   Twain, wire only    ${f1(twainWire).padStart(7)}   ${(twainWire / baseline).toFixed(2).padStart(7)}`);
+  console.log('   (targets: ratio >= 0.9; extra peak memory <= 64 MiB per side, saving included)');
+}

@@ -1,0 +1,257 @@
+//! What the file cards show: one [`FileItem`] per transfer of the room, and the sentences about files that were
+//! not sent. A pure reducer: the driver ([`super::FilesDriver`]) does the IO and dispatches [`FilesAction`]s.
+
+use std::rc::Rc;
+
+use twain_protocol::transfer::TransferState;
+use yew::Reducible;
+
+use crate::storage::{FileRecord, FileState};
+
+/// Where a transfer stands, as the card shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Outgoing: computing the file's SHA-256 before offering it (`done` counts hashed bytes).
+    Preparing,
+    /// Outgoing: other files go first.
+    Queued,
+    /// Outgoing: offered; waiting for the other side to accept it (or to come back).
+    WaitingForPeer,
+    Sending,
+    /// Outgoing: every byte sent; the other side is storing and checking it.
+    Confirming,
+    Receiving,
+    /// Incoming: every byte stored; checking its SHA-256.
+    Verifying,
+    /// Incoming: the sender no longer has the file open. What arrived is kept; it can be asked for again.
+    Interrupted,
+    /// Outgoing, from before this page was reloaded: the file is no longer open here.
+    Orphaned,
+    /// Incoming: stored and verified.
+    Received,
+    /// Outgoing: the other side stored and verified it.
+    Delivered,
+    /// Ended without delivery because something failed; the sentence says what.
+    Failed(String),
+    /// Ended without delivery because someone cancelled; the sentence says who.
+    Cancelled(String),
+}
+
+impl Phase {
+    /// Still moving (or able to move again): shows progress and a Cancel button.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            Phase::Preparing
+                | Phase::Queued
+                | Phase::WaitingForPeer
+                | Phase::Sending
+                | Phase::Confirming
+                | Phase::Receiving
+                | Phase::Verifying
+                | Phase::Interrupted
+        )
+    }
+
+    pub fn from_engine(state: TransferState) -> Phase {
+        match state {
+            TransferState::Queued => Phase::Queued,
+            TransferState::WaitingForPeer => Phase::WaitingForPeer,
+            TransferState::Sending => Phase::Sending,
+            TransferState::Confirming => Phase::Confirming,
+            TransferState::Receiving => Phase::Receiving,
+            TransferState::Verifying => Phase::Verifying,
+            TransferState::Interrupted => Phase::Interrupted,
+        }
+    }
+}
+
+/// One file in the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileItem {
+    /// Transfer id, 32 hex digits.
+    pub id: String,
+    /// Name as announced (display only).
+    pub name: String,
+    /// Name to save a received file under (sanitized).
+    pub download_name: String,
+    pub size: u64,
+    pub from_me: bool,
+    /// When it was picked or first announced: orders it among the messages.
+    pub ts: f64,
+    pub phase: Phase,
+    /// Bytes hashed (preparing), handed to the channel (sending) or stored (receiving).
+    pub done: u64,
+    /// Smoothed bytes per second, once measured.
+    pub rate: Option<f64>,
+    pub seconds_left: Option<f64>,
+    /// Outgoing, while this page has it open: the picked file.
+    pub local: Option<web_sys::File>,
+    /// The image type sniffed from the content, when it is an image worth previewing.
+    pub image: Option<&'static str>,
+}
+
+impl FileItem {
+    /// A stored transfer as it stands after a reload (the engine updates restored incoming ones).
+    pub fn from_record(r: &FileRecord) -> FileItem {
+        let phase = match (r.from_me, r.state) {
+            (true, FileState::Complete) => Phase::Delivered,
+            (false, FileState::Complete) => Phase::Received,
+            (_, FileState::Failed) => Phase::Failed(
+                r.message
+                    .clone()
+                    .unwrap_or_else(|| "The transfer failed.".into()),
+            ),
+            (_, FileState::Cancelled) => Phase::Cancelled(
+                r.message
+                    .clone()
+                    .unwrap_or_else(|| "The transfer was cancelled.".into()),
+            ),
+            (true, _) => Phase::Orphaned,
+            (false, _) => Phase::Receiving,
+        };
+        let download_name = if r.download_name.is_empty() {
+            twain_protocol::transfer::sanitize_file_name(&r.name)
+        } else {
+            r.download_name.clone()
+        };
+        FileItem {
+            id: r.transfer_id.clone(),
+            name: r.name.clone(),
+            download_name,
+            size: r.size as u64,
+            from_me: r.from_me,
+            ts: r.created_ms,
+            phase,
+            done: r.bytes_done as u64,
+            rate: None,
+            seconds_left: None,
+            local: None,
+            image: None,
+        }
+    }
+
+    /// Whole percent done, 0..=100 (an empty file is 100 % once anything happened to it).
+    pub fn percent(&self) -> u32 {
+        if self.size == 0 {
+            return if self.phase == Phase::Preparing {
+                0
+            } else {
+                100
+            };
+        }
+        ((self.done.min(self.size) as f64 * 100.0 / self.size as f64).floor()) as u32
+    }
+}
+
+/// A progress refresh of one transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressUpdate {
+    pub id: String,
+    pub phase: Phase,
+    pub done: u64,
+    pub rate: Option<f64>,
+    pub seconds_left: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FilesView {
+    /// Oldest first.
+    pub items: Vec<FileItem>,
+    pub loaded: bool,
+    /// Sentences about files that were not sent (too big, not connected...) or file errors, oldest first.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum FilesAction {
+    /// The room's stored transfers; items added meanwhile stay.
+    Loaded(Vec<FileItem>),
+    /// A new item, or a new version of one (its time and open file are kept when the new one lacks them).
+    Upsert(FileItem),
+    /// A transfer's phase changed (events from the engine).
+    Phase {
+        id: String,
+        phase: Phase,
+    },
+    Progress(Vec<ProgressUpdate>),
+    /// An item was replaced by another transfer of the same file (resuming it): drop it.
+    Remove(String),
+    Notice(String),
+    DismissNotice(usize),
+}
+
+/// At most this many notices are kept (the oldest go first).
+const MAX_NOTICES: usize = 5;
+
+impl Reducible for FilesView {
+    type Action = FilesAction;
+
+    fn reduce(self: Rc<Self>, action: FilesAction) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            FilesAction::Loaded(items) => {
+                for item in items {
+                    if !s.items.iter().any(|x| x.id == item.id) {
+                        s.items.push(item);
+                    }
+                }
+                s.loaded = true;
+            }
+            FilesAction::Upsert(item) => match s.items.iter_mut().find(|x| x.id == item.id) {
+                Some(existing) => {
+                    let ts = existing.ts;
+                    let local = existing.local.take();
+                    let image = existing.image;
+                    *existing = item;
+                    existing.ts = ts;
+                    if existing.local.is_none() {
+                        existing.local = local;
+                    }
+                    existing.image = existing.image.or(image);
+                }
+                None => s.items.push(item),
+            },
+            FilesAction::Phase { id, phase } => {
+                if let Some(item) = s.items.iter_mut().find(|x| x.id == id) {
+                    if matches!(phase, Phase::Received | Phase::Delivered) {
+                        item.done = item.size;
+                    }
+                    if !phase.is_active() {
+                        item.rate = None;
+                        item.seconds_left = None;
+                    }
+                    item.phase = phase;
+                }
+            }
+            FilesAction::Progress(updates) => {
+                for u in updates {
+                    if let Some(item) = s.items.iter_mut().find(|x| x.id == u.id) {
+                        // A late refresh never revives an ended transfer.
+                        if item.phase.is_active() || item.phase == Phase::Orphaned {
+                            item.phase = u.phase;
+                            item.done = u.done;
+                            item.rate = u.rate;
+                            item.seconds_left = u.seconds_left;
+                        }
+                    }
+                }
+            }
+            FilesAction::Remove(id) => s.items.retain(|x| x.id != id),
+            FilesAction::Notice(text) => {
+                s.notices.push(text);
+                if s.notices.len() > MAX_NOTICES {
+                    s.notices.remove(0);
+                }
+            }
+            FilesAction::DismissNotice(i) => {
+                if i < s.notices.len() {
+                    s.notices.remove(i);
+                }
+            }
+        }
+        s.items
+            .sort_by(|a, b| a.ts.total_cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
+        Rc::new(s)
+    }
+}
