@@ -1,56 +1,23 @@
 // End-to-end: the walking skeleton as two people use it. Real wrangler dev (workerd), real headless Chromium,
 // real IndexedDB and RTCPeerConnections, located by roles and visible text. Screenshots go to test-output/chat/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWrangler } from './support/wrangler.mjs';
-import { openPeer, screenshot } from './support/browser.mjs';
+import { screenshot } from './support/browser.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, send } from './support/room.mjs';
 
 const SUITE = 'chat';
-const T = 60_000; // generous: a noisy 2-core machine
-
-let server;
-const peers = [];
-
-before(async () => {
-  server = await startWrangler();
-});
-
-after(async () => {
-  for (const p of peers) {
-    await p.close();
-    p.remove();
-  }
-  await server?.stop();
-});
-
-async function peer(label, opts) {
-  const p = await openPeer(label, opts);
-  peers.push(p);
-  return p;
-}
-
-const status = (page) => page.locator('.room-title').getByRole('status');
-
-async function waitConnected(page) {
-  await assertText(status(page), /^Connected to /);
-}
-
-async function assertText(locator, re, timeout = T) {
-  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
-}
+const env = suite();
+const peer = (label, opts) => env.peer(label, opts);
 
 async function myName(page) {
-  await page.getByRole('heading', { name: 'You', exact: true }).waitFor({ timeout: T });
-  return (await page.locator('section', { has: page.getByRole('heading', { name: 'You', exact: true }) }).locator('strong').first().textContent()).trim();
-}
-
-function messages(page) {
-  return page.getByRole('log', { name: 'Messages' });
+  const you = page.getByRole('heading', { name: 'You', exact: true });
+  await you.waitFor({ timeout: T });
+  return (await page.locator('section', { has: you }).locator('strong').first().textContent()).trim();
 }
 
 test('two people chat peer to peer, with typing, ticks, history, reconnect and a refused third', async () => {
   const a = await peer('alice');
-  await a.page.goto(server.url);
+  await a.page.goto(env.server.url);
   const aliceName = await myName(a.page);
   assert.ok(aliceName.length > 0, 'a generated name is shown');
   await screenshot(a.page, SUITE, 'landing');
@@ -76,7 +43,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await b.page.goto(link);
   await waitConnected(a.page);
   await waitConnected(b.page);
-  const bobName = (await b.page.locator('summary').filter({ hasText: /^You appear as / }).textContent()).replace('You appear as ', '').trim();
+  const bobName = await nameOf(b.page);
   await assertText(status(a.page), new RegExp(`Connected to ${escape(bobName)}`));
   await assertText(status(b.page), new RegExp(`Connected to ${escape(aliceName)}`));
   await messages(a.page).getByText(`${bobName} joined the room.`).waitFor({ timeout: T });
@@ -142,13 +109,8 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
 
 test('a second tab of the same browser takes over the room, visibly, and can hand it back', async () => {
   const a = await peer('alice2');
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
-  await a.page.waitForURL(/#\/r\//, { timeout: T });
-  const link = a.page.url();
   const b = await peer('bob2');
-  await b.page.goto(link);
-  await waitConnected(a.page);
+  const link = await connectPair(a, b, env.server.url);
 
   const tab2 = await a.context.newPage();
   await tab2.goto(link);
@@ -157,8 +119,7 @@ test('a second tab of the same browser takes over the room, visibly, and can han
   await screenshot(a.page, SUITE, 'replaced-by-other-tab');
   // Never a chat with yourself: the peer still sees one person.
   await waitConnected(b.page);
-  await b.page.getByRole('textbox', { name: 'Message' }).fill('which tab?');
-  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await send(b.page, 'which tab?');
   await messages(tab2).getByText('which tab?', { exact: true }).waitFor({ timeout: T });
 
   await a.page.getByRole('button', { name: 'Use Twain in this tab' }).click();
@@ -168,22 +129,16 @@ test('a second tab of the same browser takes over the room, visibly, and can han
 
 test('history survives a browser restart and the room is listed on the landing page', async () => {
   const a = await peer('alice3');
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
-  await a.page.waitForURL(/#\/r\//, { timeout: T });
-  const link = a.page.url();
   const b = await peer('bob3');
-  await b.page.goto(link);
-  await waitConnected(a.page);
-  await b.page.getByRole('textbox', { name: 'Message' }).fill('remember me');
-  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await connectPair(a, b, env.server.url);
+  await send(b.page, 'remember me');
   await messages(a.page).getByText('remember me', { exact: true }).waitFor({ timeout: T });
 
   const profile = a.profile;
   await a.close();
   const again = await peer('alice3-restarted', { profile });
-  await again.page.goto(server.url);
-  const bobName = (await b.page.locator('summary').filter({ hasText: /^You appear as / }).textContent()).replace('You appear as ', '').trim();
+  await again.page.goto(env.server.url);
+  const bobName = await nameOf(b.page);
   await again.page.getByRole('link', { name: `Room with ${bobName}` }).click();
   await messages(again.page).getByText('remember me', { exact: true }).waitFor({ timeout: T });
   await waitConnected(again.page);
@@ -192,37 +147,26 @@ test('history survives a browser restart and the room is listed on the landing p
 
 test('chat is peer to peer: it keeps flowing while the signaling server is down, and both rejoin when it is back', async () => {
   const a = await peer('alice4');
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
-  await a.page.waitForURL(/#\/r\//, { timeout: T });
-  const link = a.page.url();
   const b = await peer('bob4');
-  await b.page.goto(link);
-  await waitConnected(a.page);
-  await waitConnected(b.page);
+  const link = await connectPair(a, b, env.server.url);
 
   // The copy-link button puts the room link on the clipboard.
   await a.page.getByRole('button', { name: 'Copy link' }).click();
   await a.page.getByText('Link copied').waitFor({ timeout: T });
   assert.equal(await a.page.evaluate(() => navigator.clipboard.readText()), link);
 
-  const { port, persistDir } = server;
-  await server.stop();
-  // No server at all: messages still go browser to browser.
-  await a.page.getByRole('textbox', { name: 'Message' }).fill('no server needed');
-  await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
-  await messages(b.page).getByText('no server needed', { exact: true }).waitFor({ timeout: T });
-  await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
-  await screenshot(b.page, SUITE, 'server-down-still-chatting');
-
-  server = await startWrangler({ port, persistDir });
-  // Both sockets come back by themselves (backoff) and the pair is introduced again.
+  await env.restart(async () => {
+    // No server at all: messages still go browser to browser.
+    await send(a.page, 'no server needed');
+    await messages(b.page).getByText('no server needed', { exact: true }).waitFor({ timeout: T });
+    await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
+    await screenshot(b.page, SUITE, 'server-down-still-chatting');
+  });
   // The pair is re-introduced whenever both sockets are back (each backs off on its own), which replaces the
   // peer connection. A message sent around that switch is sent again over the new connection until acknowledged.
   await waitConnected(a.page);
   await waitConnected(b.page);
-  await b.page.getByRole('textbox', { name: 'Message' }).fill('server is back');
-  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await send(b.page, 'server is back');
   await messages(a.page).getByText('server is back', { exact: true }).waitFor({ timeout: 2 * T });
   await messages(b.page).getByText('Delivered').nth(0).waitFor({ timeout: 2 * T });
   await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/, 2 * T);
@@ -230,8 +174,7 @@ test('chat is peer to peer: it keeps flowing while the signaling server is down,
 
 test('the room works on a phone-sized screen', async () => {
   const a = await peer('phone', { viewport: { width: 375, height: 700 } });
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
+  await createRoom(a.page, env.server.url);
   await assertText(status(a.page), /Waiting for the other person/);
   const overflow = await a.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling on a phone (overflow ${overflow}px)`);

@@ -6,67 +6,39 @@
 // terminates both WebRTC connections while Playwright rewrites the signaling it relays (page.routeWebSocket); a
 // peer "built to sign another fingerprint" is a page whose WebCrypto and data channel are shimmed by an init
 // script; a reset identity is a deleted identity record.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startWrangler } from './support/wrangler.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, openPeer, screenshot } from './support/browser.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, screenshot } from './support/browser.mjs';
+import { T, suite, status, messages, assertText as waitText, waitConnected, send } from './support/room.mjs';
 
 const SUITE = 'identity';
-const T = 60_000; // generous: a noisy 2-core machine
-
-let server;
-let dir;
-const peers = [];
+const dir = mkdtempSync(join(tmpdir(), 'twain-identity-'));
 const browsers = [];
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'twain-identity-'));
-  server = await startWrangler();
+const env = suite({
+  async cleanup() {
+    for (const b of browsers) await b.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  },
 });
-
-after(async () => {
-  for (const p of peers) {
-    await p.close();
-    p.remove();
-  }
-  for (const b of browsers) await b.close().catch(() => {});
-  await server?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-async function peer(label, opts) {
-  const p = await openPeer(label, opts);
-  peers.push(p);
-  return p;
-}
+const peer = (label, opts) => env.peer(label, opts);
 
 // ----- the page -----
 
-const status = (page) => page.locator('.room-title').getByRole('status');
 const heading = (page) => page.locator('.room-title h1');
-const messages = (page) => page.getByRole('log', { name: 'Messages' });
 const composer = (page) => page.getByRole('textbox', { name: 'Message' });
 const note = (page, text) => page.locator('.trust').getByRole('status').filter({ hasText: text });
 const alert = (page, text) => page.getByRole('alert').filter({ hasText: text });
 const MITM_WARNING = 'Someone may be intercepting this conversation.';
 const CHANGED_WARNING = 'This is a different identity than last time.';
 
-async function waitText(locator, re, timeout = T) {
-  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
-}
-
-async function waitConnected(page) {
-  await waitText(status(page), /^Connected to /);
-}
-
 /** A opens a new room (optionally "keep nothing"), B joins it; both connected. */
 async function pair(a, b, { keepNothing = false } = {}) {
-  await a.page.goto(server.url);
+  await a.page.goto(env.server.url);
   if (keepNothing) await a.page.getByRole('checkbox', { name: /Keep nothing/ }).check();
   await a.page.getByRole('button', { name: 'New room' }).click();
   await a.page.waitForURL(/#\/r\//, { timeout: T });
@@ -84,11 +56,6 @@ async function pair(a, b, { keepNothing = false } = {}) {
     throw e;
   }
   return link;
-}
-
-async function send(page, text) {
-  await composer(page).fill(text);
-  await composer(page).press('Enter');
 }
 
 async function myId(page) {
@@ -377,7 +344,7 @@ test('a signaling server that sits in the middle is detected on both sides', asy
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   browsers.push(browser);
   const attacker = await browser.newPage();
-  await attacker.goto(server.url + '/attacker'); // an http page (WebRTC hides local addresses from about:blank)
+  await attacker.goto(env.server.url + '/attacker'); // an http page (WebRTC hides local addresses from about:blank)
   const toA = []; // frames the attacker wants A's socket to receive
   let aSocket = null;
   let serverSocket = null;
@@ -487,7 +454,7 @@ test('a keep-nothing room leaves nothing in IndexedDB, and the other person is t
   assert.equal(after.messages.length, 0);
   assert.ok(!JSON.stringify(after).includes(roomId));
   // It is not listed among the rooms either.
-  await a.page.goto(server.url);
+  await a.page.goto(env.server.url);
   await a.page.getByText('Rooms you open appear here').waitFor({ timeout: T });
 });
 
@@ -605,7 +572,7 @@ test('while the tab is hidden, unread messages show in the title and notify when
   const b = await peer('notify-bob');
   // Granting replaces the permission overrides: keep the media ones, without which Chromium hides its local
   // addresses from WebRTC (and nothing connects on loopback).
-  await a.context.grantPermissions(['notifications', 'camera', 'microphone'], { origin: server.url });
+  await a.context.grantPermissions(['notifications', 'camera', 'microphone'], { origin: env.server.url });
   await a.context.addInitScript(() => {
     // Record notifications (headless Chromium shows none) and let the test hide the page.
     window.__notes = [];
@@ -622,7 +589,7 @@ test('while the tab is hidden, unread messages show in the title and notify when
       document.dispatchEvent(new Event('visibilitychange'));
     };
   });
-  await a.page.goto(server.url + '/#/settings');
+  await a.page.goto(env.server.url + '/#/settings');
   await a.page.getByRole('button', { name: 'Turn on notifications' }).click();
   await a.page.getByRole('button', { name: 'Turn off notifications' }).waitFor({ timeout: T });
   const link = await pair(a, b);

@@ -4,34 +4,20 @@
 //
 // "Resetting the identity" is done by deleting the app's IndexedDB database (`twain`) from the page and reloading:
 // the app then makes a brand-new identity, as a person clearing the site's data would get.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWrangler } from './support/wrangler.mjs';
-import { openPeer, screenshot } from './support/browser.mjs';
+import { screenshot } from './support/browser.mjs';
+import { T, suite, status, assertText, waitConnected, nameOf } from './support/room.mjs';
 
 const SUITE = 'moderation';
-const T = 60_000; // generous: a noisy 2-core machine
 const REMOVED = 'The owner of this room removed you from it.';
 const BANNED = 'The owner of this room has banned you. You cannot join it again.';
 
-let server;
-const peers = [];
-
-before(async () => {
-  server = await startWrangler();
-});
-
-after(async () => {
-  for (const p of peers) {
-    await p.close();
-    p.remove();
-  }
-  await server?.stop();
-});
+const env = suite();
 
 /** A browser whose pages record every RTCPeerConnection they create, so tests can see them closed. */
 async function peer(label) {
-  const p = await openPeer(label);
+  const p = await env.peer(label);
   await p.context.addInitScript(() => {
     const Native = window.RTCPeerConnection;
     window.__pcs = [];
@@ -42,21 +28,11 @@ async function peer(label) {
       }
     };
   });
-  peers.push(p);
   return p;
 }
 
-const status = (page) => page.locator('.room-title').getByRole('status');
 const ownerTools = (page) => page.getByRole('region', { name: 'Room owner' });
 const connectionAlert = (page, text) => page.getByRole('alert').filter({ hasText: text });
-
-async function assertText(locator, re, timeout = T) {
-  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
-}
-
-async function waitConnected(page) {
-  await assertText(status(page), /^Connected to /);
-}
 
 /** Waits until every peer connection the page ever made is closed (none left open). */
 async function allPeerConnectionsClosed(page) {
@@ -103,18 +79,10 @@ function deleteAppDatabase(page) {
   );
 }
 
-function nameOf(page) {
-  return page
-    .locator('details.me summary')
-    .filter({ hasText: /^You appear as / })
-    .textContent()
-    .then((t) => t.replace('You appear as ', '').trim());
-}
-
 test('the owner removes the peer (who rejoins), then bans them: the ban holds across reloads and a new identity until lifted', async () => {
   // A creates the room and is its owner; B joins.
   const a = await peer('owner');
-  await a.page.goto(server.url);
+  await a.page.goto(env.server.url);
   await a.page.getByRole('button', { name: 'New room' }).click();
   await a.page.waitForURL(/#\/r\/[A-Za-z0-9_-]{22}$/, { timeout: T });
   const link = a.page.url();
@@ -176,7 +144,7 @@ test('the owner removes the peer (who rejoins), then bans them: the ban holds ac
   // B resets its identity (deletes the app's database) and tries again: same network, still banned.
   const oldIdentity = await storedIdentity(b.page);
   await deleteAppDatabase(b.page);
-  await b.page.goto(server.url);
+  await b.page.goto(env.server.url);
   await b.page.getByRole('button', { name: 'New room' }).waitFor({ timeout: T });
   const newIdentity = await storedIdentity(b.page);
   assert.ok(oldIdentity && newIdentity && newIdentity !== oldIdentity, `identity ${oldIdentity} -> ${newIdentity}`);

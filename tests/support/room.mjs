@@ -1,0 +1,88 @@
+// Shared pieces of the end-to-end suites: one wrangler dev per test file, peers that are cleaned up, and the room
+// page as a person sees it (located by roles and visible text).
+import { before, after } from 'node:test';
+import { startWrangler } from './wrangler.mjs';
+import { openPeer } from './browser.mjs';
+
+/** Generous per-step timeout: a noisy 2-core machine. */
+export const T = 60_000;
+
+/**
+ * Registers before/after hooks for a test file: a fresh `wrangler dev` and a list of peers closed at the end.
+ * Returns `{ server, peer(label, opts), restart() }`; `server` always points at the running wrangler.
+ */
+export function suite({ cleanup } = {}) {
+  const env = {
+    server: null,
+    peers: [],
+    async peer(label, opts) {
+      const p = await openPeer(label, opts);
+      env.peers.push(p);
+      return p;
+    },
+    /** Stops wrangler, runs `whileDown`, then starts it again on the same port and state. */
+    async restart(whileDown = async () => {}) {
+      const { port, persistDir } = env.server;
+      await env.server.stop();
+      await whileDown();
+      env.server = await startWrangler({ port, persistDir });
+    },
+  };
+  before(async () => {
+    env.server = await startWrangler();
+  });
+  after(async () => {
+    for (const p of env.peers) {
+      await p.close();
+      p.remove();
+    }
+    await env.server?.stop();
+    await cleanup?.();
+  });
+  return env;
+}
+
+/** The connection-state pill of the room page. */
+export const status = (page) => page.locator('.room-title').getByRole('status');
+
+/** The conversation. */
+export const messages = (page) => page.getByRole('log', { name: 'Messages' });
+
+/** Waits until some element of `locator` shows text matching `re`. */
+export async function assertText(locator, re, timeout = T) {
+  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
+}
+
+export async function waitConnected(page, timeout = T) {
+  await assertText(status(page), /^Connected to /, timeout);
+}
+
+/** Presses "New room" on the landing page at `url` and returns the room link. */
+export async function createRoom(page, url) {
+  await page.goto(url);
+  await page.getByRole('button', { name: 'New room' }).click();
+  await page.waitForURL(/#\/r\/[A-Za-z0-9_-]{22}$/, { timeout: T });
+  return page.url();
+}
+
+/** Opens a room in `a` (its creator) and in `b`, and waits until both are connected. Returns the link. */
+export async function connectPair(a, b, url) {
+  const link = await createRoom(a.page, url);
+  await b.page.goto(link);
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  return link;
+}
+
+/** The display name a room page says we appear as. */
+export async function nameOf(page) {
+  const text = await page.locator('summary').filter({ hasText: /^You appear as / }).textContent({ timeout: T });
+  return text.replace('You appear as ', '').trim();
+}
+
+/** Types a message into the composer and sends it with Enter. */
+export async function send(page, text) {
+  const box = page.getByRole('textbox', { name: 'Message' });
+  await box.fill(text);
+  await box.press('Enter');
+}
