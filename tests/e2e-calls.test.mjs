@@ -1,72 +1,36 @@
 // End-to-end: audio and video calls between the two peers, on the pairing's existing peer connection. Real wrangler
 // dev, real headless Chromium with fake camera and microphone (a 640x480 test pattern and a beep), located by roles
 // and visible text. Screenshots go to test-output/calls/.
-import { test, before, after, afterEach } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startWrangler } from './support/wrangler.mjs';
-import { openPeer, screenshot } from './support/browser.mjs';
+import { screenshot } from './support/browser.mjs';
+import { T, suite, messages, connectPair, nameOf, send, waitConnected } from './support/room.mjs';
 
 const SUITE = 'calls';
-const T = 60_000; // generous: a noisy 2-core machine
 
-let server;
-const peers = [];
+const env = suite();
 
-before(async () => {
-  server = await startWrangler();
-});
-
-// Each test's browsers close when it ends: on 2 cores, ten open Chromiums with fake devices starve new
-// connections (observed: pairings stuck at "Connecting…" once more than 8 browsers were open).
-async function closePeers() {
-  while (peers.length) {
-    const p = peers.pop();
+// Each test's browsers close when it ends: two Chromiums with fake camera streams are plenty for 2 cores.
+afterEach(async () => {
+  while (env.peers.length) {
+    const p = env.peers.pop();
     await p.close();
     p.remove();
   }
-}
-
-afterEach(closePeers);
-
-after(async () => {
-  await closePeers();
-  await server?.stop();
 });
 
-async function peer(label, opts) {
-  const p = await openPeer(label, opts);
-  peers.push(p);
-  return p;
-}
-
-const status = (page) => page.locator('.room-title').getByRole('status');
-const messages = (page) => page.getByRole('log', { name: 'Messages' });
 const button = (page, name) => page.getByRole('button', { name, exact: true });
 const remoteVideo = (page) => page.locator('video[aria-label^="Video from"]');
 
-async function waitConnected(page) {
-  await status(page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
-}
-
-async function myName(page) {
-  const text = await page.locator('details.me summary').textContent({ timeout: T });
-  return text.replace('You appear as ', '').trim();
-}
-
-/** Two people in a fresh room, connected peer to peer. `init` runs in A's and B's pages before the app. */
+/** Two people in a fresh room, connected peer to peer. `aInit` / `bInit` run in their pages before the app. */
 async function pairUp(label, { aInit, bInit, bViewport } = {}) {
-  const a = await peer(`${label}-a`);
+  const a = await env.peer(`${label}-a`);
+  const b = await env.peer(`${label}-b`, bViewport ? { viewport: bViewport } : undefined);
   if (aInit) await a.context.addInitScript(aInit);
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
-  await a.page.waitForURL(/#\/r\//, { timeout: T });
-  const b = await peer(`${label}-b`, bViewport ? { viewport: bViewport } : undefined);
   if (bInit) await b.context.addInitScript(bInit);
-  await b.page.goto(a.page.url());
-  await waitConnected(a.page);
-  await waitConnected(b.page);
-  return { a, b, aName: await myName(a.page), bName: await myName(b.page) };
+  await connectPair(a, b, env.server.url);
+  return { a, b, aName: await nameOf(a.page), bName: await nameOf(b.page) };
 }
 
 /** A starts a call and B accepts it; returns once both sides are in the call. */
@@ -99,10 +63,9 @@ async function remoteAudioLive(page) {
   );
 }
 
+/** `from` sends a chat message and `to` receives it. */
 async function say(from, to, text) {
-  const box = from.page.getByRole('textbox', { name: 'Message' });
-  await box.fill(text);
-  await box.press('Enter');
+  await send(from.page, text);
   await messages(to.page).getByText(text, { exact: true }).waitFor({ timeout: T });
 }
 
