@@ -256,7 +256,7 @@ function sendChat(page, text) {
 
 // ----- the tests -----
 
-test('a 50 MB file and small ones cross at once while chatting, survive a reload of the receiver and stay downloadable', async () => {
+test('a 50 MB file and small ones cross at once while chatting, survive a reload of the receiver and stay downloadable', async (t) => {
   const bigPath = join(dir, 'big file.bin');
   const bigSha = await randomFile(bigPath, 50 * MB);
   const png = gradientPng(96, 64);
@@ -297,6 +297,7 @@ test('a 50 MB file and small ones cross at once while chatting, survive a reload
 
   // B reloads in the middle of the big file: it resumes from what B stored, not from the start.
   const before = await percent(b.page, 'Receiving big file.bin');
+  t.diagnostic(`B reloads at ${before}% of the big file`);
   assert.ok(before !== null && before < 95, `still in the middle of the transfer when B reloads (${before}%)`);
   await b.page.reload();
   const restored = await waitPercent(b.page, 'Receiving big file.bin', 0);

@@ -6,15 +6,19 @@
 //! interrupted transfer resumes on the next connection) and does everything the engine asks, from a single async
 //! pump task:
 //!
-//! - **Sending**: a picked `File` (a disk-backed handle, never its bytes) is hashed in 1 MiB slices
-//!   ([`io::hash_blobs`]), offered, and read on demand with `Blob.slice` in the engine's 128 KiB reads. The engine
-//!   starts no read while the `twain-files` channel holds [`HIGH_WATER`](twain_protocol::transfer::HIGH_WATER)
-//!   bytes; the pump then sleeps until `bufferedamountlow`. So the send queue stays around 1 MiB, far from
-//!   Chromium's 16 MiB limit, and chat (on its own channel) never waits behind file data.
+//! - **Sending**: a picked `File` (a disk-backed handle, never its bytes) is hashed as it streams through one reused
+//!   1 MiB buffer ([`io::hash_blobs`]), offered, then read on demand from `Blob.slice(offset).stream()` with a
+//!   1 MiB read-ahead ([`io::FileReader`]) that serves the engine's 128 KiB reads. The engine starts no read
+//!   while the `twain-files` channel holds [`HIGH_WATER`](twain_protocol::transfer::HIGH_WATER) bytes; the pump
+//!   then sleeps until `bufferedamountlow`. So the send queue stays around 1 MiB, far from Chromium's 16 MiB
+//!   limit, and chat (on its own channel) never waits behind file data.
 //! - **Receiving**: chunks go into the engine as they arrive; every ~1 MiB batch is written as one `Blob` record
-//!   together with the resume snapshot in one IndexedDB transaction ([`Storage::put_batch`]), and the pump awaits
-//!   that write before it polls again. When every byte is stored the stored Blobs are read back, hashed and
-//!   compared with the announced SHA-256 (in a separate task, so sending continues meanwhile).
+//!   together with the resume snapshot in one IndexedDB transaction ([`Storage::put_batch`]), keyed by the
+//!   batch's first chunk number (so a partial batch stored when the channel closed and the rest stored after the
+//!   resume never overwrite each other), and the pump awaits that write before it polls again. When every byte
+//!   is stored the stored Blobs are read back, hashed and compared with the announced SHA-256 (in a separate
+//!   task, so sending continues meanwhile). Every few batches V8 is nudged to collect the written `Blob`s, whose
+//!   bytes Chromium otherwise keeps in memory until the next garbage collection ([`io::nudge_gc`]).
 //! - **Resume**: unfinished incoming transfers are restored from their snapshots before the channel is used;
 //!   channel events that arrive earlier wait (a bounded number). Outgoing transfers whose file is no longer open
 //!   (this page was reloaded) are shown as interrupted; picking the same file again resumes them.
@@ -55,8 +59,8 @@ const REFRESH_MS: u32 = 250;
 const MAX_EARLY_EVENTS: usize = 1024;
 
 /// Every this many stored batches (~1 MiB each), let V8 collect the `Blob`s of the stored ones ([`io::nudge_gc`]).
-const GC_NUDGE_EVERY_BATCHES: u64 = 8;
-const GC_NUDGE_BYTES: u32 = 32 * 1024 * 1024;
+const GC_NUDGE_EVERY_BATCHES: u64 = 4;
+const GC_NUDGE_BYTES: u32 = 64 * 1024 * 1024;
 
 /// What a file card asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +144,9 @@ pub struct FilesDriver {
     orphans: RefCell<HashMap<String, FileRecord>>,
     tracks: RefCell<HashMap<String, Track>>,
     /// Readers of the files being sent, positioned where the next read starts.
-    readers: RefCell<HashMap<TransferId, io::BlobReader>>,
-    /// Reused buffer for incoming chunks and outgoing reads.
+    readers: RefCell<HashMap<TransferId, io::FileReader>>,
+    /// Reused buffer for incoming chunks.
     scratch: RefCell<Vec<u8>>,
-    read_buf: RefCell<Vec<u8>>,
     /// Batches stored so far (see [`io::nudge_gc`]).
     stored_batches: Cell<u64>,
     stopped: Cell<bool>,
@@ -180,7 +183,6 @@ impl FilesDriver {
             tracks: RefCell::new(HashMap::new()),
             readers: RefCell::new(HashMap::new()),
             scratch: RefCell::new(Vec::new()),
-            read_buf: RefCell::new(Vec::new()),
             stored_batches: Cell::new(0),
             stopped: Cell::new(false),
             ticker: RefCell::new(None),
@@ -414,7 +416,7 @@ impl FilesDriver {
             }
         };
         let mut item = FileItem::from_record(&record);
-        item.phase = Phase::Queued;
+        item.phase = Phase::WaitingForPeer;
         item.local = Some(file.clone());
         item.image = image;
         self.dispatch.dispatch(FilesAction::Upsert(item));
@@ -426,6 +428,20 @@ impl FilesDriver {
         }
         self.open_files.borrow_mut().insert(id, file);
         let offered = self.transfers.borrow_mut().send_file(id, meta);
+        if offered.is_ok() {
+            // Queued only when other files take every slot.
+            let phase = self
+                .transfers
+                .borrow()
+                .get(id)
+                .map(|t| Phase::from_engine(t.state));
+            if let Some(phase) = phase {
+                self.dispatch.dispatch(FilesAction::Phase {
+                    id: hex.clone(),
+                    phase,
+                });
+            }
+        }
         if let Err(e) = offered {
             self.open_files.borrow_mut().remove(&id);
             self.fail_item(&hex, format!("“{name}” can't be sent: {e}."));
@@ -615,24 +631,20 @@ impl FilesDriver {
         // Reads of one transfer follow each other; a resume elsewhere in the file starts a new reader.
         let kept = self.readers.borrow_mut().remove(&id);
         let reader = match kept {
-            Some(reader) if reader.position() == request.offset => Ok(reader),
-            _ => io::BlobReader::open(&file, request.offset),
+            Some(reader) if reader.continues_at(request.offset) => Ok(reader),
+            _ => io::FileReader::open(&file, request.offset),
         };
         let mut reader = match reader {
             Ok(reader) => reader,
             Err(e) => return self.transfers.borrow_mut().read_failed(&request, &e),
         };
-        let mut buf = std::mem::take(&mut *self.read_buf.borrow_mut());
-        match reader.read(request.len as usize, &mut buf).await {
-            Ok(()) => {
-                self.transfers.borrow_mut().read_done(&request, &buf);
-                if self.open_files.borrow().contains_key(&id) {
-                    self.readers.borrow_mut().insert(id, reader);
-                }
-            }
-            Err(e) => self.transfers.borrow_mut().read_failed(&request, &e),
+        match reader.read_at(request.offset, request.len as usize).await {
+            Ok(bytes) => self.transfers.borrow_mut().read_done(&request, bytes),
+            Err(e) => return self.transfers.borrow_mut().read_failed(&request, &e),
         }
-        *self.read_buf.borrow_mut() = buf;
+        if self.open_files.borrow().contains_key(&id) {
+            self.readers.borrow_mut().insert(id, reader);
+        }
     }
 
     async fn store(&self, batch: StoreBatch) {

@@ -239,6 +239,8 @@ impl Reducible for FilesView {
             }
             FilesAction::Remove(id) => s.items.retain(|x| x.id != id),
             FilesAction::Notice(text) => {
+                // A peer repeating a bad frame shows one sentence, not a stack of them.
+                s.notices.retain(|n| *n != text);
                 s.notices.push(text);
                 if s.notices.len() > MAX_NOTICES {
                     s.notices.remove(0);
@@ -253,5 +255,116 @@ impl Reducible for FilesView {
         s.items
             .sort_by(|a, b| a.ts.total_cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
         Rc::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Plain `#[test]`s are not run on wasm32: the wasm-bindgen test runner needs its attribute.
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    fn item(id: &str, ts: f64, phase: Phase) -> FileItem {
+        FileItem {
+            id: id.into(),
+            name: format!("{id}.bin"),
+            download_name: format!("{id}.bin"),
+            size: 1000,
+            from_me: false,
+            ts,
+            phase,
+            done: 0,
+            rate: None,
+            seconds_left: None,
+            local: None,
+            image: None,
+        }
+    }
+
+    fn reduce(view: FilesView, actions: Vec<FilesAction>) -> FilesView {
+        let mut view = Rc::new(view);
+        for a in actions {
+            view = view.reduce(a);
+        }
+        (*view).clone()
+    }
+
+    fn update(id: &str, phase: Phase, done: u64) -> ProgressUpdate {
+        ProgressUpdate {
+            id: id.into(),
+            phase,
+            done,
+            rate: Some(10.0),
+            seconds_left: Some(1.0),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn items_stay_in_time_order_and_keep_their_first_time() {
+        let view = reduce(
+            FilesView::default(),
+            vec![
+                FilesAction::Upsert(item("b", 20.0, Phase::Receiving)),
+                FilesAction::Loaded(vec![
+                    item("a", 10.0, Phase::Received),
+                    item("b", 5.0, Phase::Receiving),
+                ]),
+                FilesAction::Upsert(FileItem {
+                    image: Some("image/png"),
+                    ..item("a", 99.0, Phase::Received)
+                }),
+            ],
+        );
+        assert!(view.loaded);
+        let order: Vec<_> = view.items.iter().map(|i| (i.id.as_str(), i.ts)).collect();
+        assert_eq!(order, [("a", 10.0), ("b", 20.0)]);
+        assert_eq!(view.items[0].image, Some("image/png"));
+    }
+
+    #[wasm_bindgen_test]
+    fn a_late_progress_refresh_never_revives_an_ended_transfer() {
+        let view = reduce(
+            FilesView::default(),
+            vec![
+                FilesAction::Upsert(item("a", 1.0, Phase::Receiving)),
+                FilesAction::Progress(vec![update("a", Phase::Receiving, 500)]),
+                FilesAction::Phase {
+                    id: "a".into(),
+                    phase: Phase::Received,
+                },
+                FilesAction::Progress(vec![update("a", Phase::Verifying, 900)]),
+            ],
+        );
+        let a = &view.items[0];
+        assert_eq!(a.phase, Phase::Received);
+        assert_eq!((a.done, a.rate, a.percent()), (1000, None, 100));
+    }
+
+    #[wasm_bindgen_test]
+    fn percentages_and_notices() {
+        let mut empty = item("e", 1.0, Phase::Preparing);
+        empty.size = 0;
+        assert_eq!(empty.percent(), 0);
+        empty.phase = Phase::Sending;
+        assert_eq!(empty.percent(), 100);
+        let mut half = item("h", 1.0, Phase::Sending);
+        half.done = 499;
+        assert_eq!(half.percent(), 49);
+
+        let notices: Vec<_> = (0..7)
+            .map(|i| FilesAction::Notice(format!("n{i}")))
+            .collect();
+        let view = reduce(FilesView::default(), notices);
+        assert_eq!(view.notices, ["n2", "n3", "n4", "n5", "n6"]);
+        let view = reduce(
+            view,
+            vec![
+                FilesAction::DismissNotice(0),
+                FilesAction::DismissNotice(9),
+                FilesAction::Notice("n4".into()),
+            ],
+        );
+        assert_eq!(view.notices, ["n3", "n5", "n6", "n4"]);
     }
 }
