@@ -393,7 +393,8 @@ impl Storage {
         owner_secret: &str,
     ) -> Result<Option<RoomRecord>> {
         let update = |r: &mut RoomRecord| {
-            r.owner_secret.get_or_insert_with(|| owner_secret.to_string());
+            r.owner_secret
+                .get_or_insert_with(|| owner_secret.to_string());
         };
         if let Some(done) = self.inner.volatile.update_room(room_id, update) {
             return done;

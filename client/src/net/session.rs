@@ -432,7 +432,11 @@ impl Inner {
     fn pair(&mut self, peer: PeerInfo, polite: bool, epoch: u64, events: &mut Vec<SessionEvent>) {
         self.drop_peer(events);
         self.epoch = epoch;
-        if self.peer_info.as_ref().is_some_and(|p| p.peer_id != peer.peer_id) {
+        if self
+            .peer_info
+            .as_ref()
+            .is_some_and(|p| p.peer_id != peer.peer_id)
+        {
             self.unacked.clear(); // meant for somebody else
         }
         self.peer_info = Some(peer.clone());
@@ -471,7 +475,9 @@ impl Inner {
                     return;
                 }
                 if let Some(peer) = &s.peer {
-                    web_sys::console::warn_1(&"the direct connection is slow to open; restarting ICE".into());
+                    web_sys::console::warn_1(
+                        &"the direct connection is slow to open; restarting ICE".into(),
+                    );
                     peer.restart_ice();
                     s.arm_watchdog(epoch, attempt + 1);
                 }
@@ -522,8 +528,9 @@ impl Inner {
                 }
                 Ok(frame) => {
                     if let PeerFrame::Ack { id } = &frame {
-                        self.unacked
-                            .retain(|f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id));
+                        self.unacked.retain(
+                            |f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id),
+                        );
                     }
                     events.push(SessionEvent::Frame(frame))
                 }
