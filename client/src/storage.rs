@@ -392,11 +392,21 @@ impl Storage {
         room_id: &str,
         owner_secret: &str,
     ) -> Result<Option<RoomRecord>> {
-        let update = |r: &mut RoomRecord| {
+        self.update_room(room_id, |r| {
             r.owner_secret
                 .get_or_insert_with(|| owner_secret.to_string());
-        };
-        if let Some(done) = self.inner.volatile.update_room(room_id, update) {
+        })
+        .await
+    }
+
+    /// Changes a known room's record in one transaction (in memory for a keep-nothing room). `None`: no such room,
+    /// and nothing is stored.
+    pub(crate) async fn update_room(
+        &self,
+        room_id: &str,
+        update: impl Fn(&mut RoomRecord),
+    ) -> Result<Option<RoomRecord>> {
+        if let Some(done) = self.inner.volatile.update_room(room_id, &update) {
             return done;
         }
         let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
@@ -420,25 +430,11 @@ impl Storage {
         peer_id: &str,
         peer_name: &str,
     ) -> Result<Option<RoomRecord>> {
-        if let Some(done) = self
-            .inner
-            .volatile
-            .set_room_peer(room_id, peer_id, peer_name)
-        {
-            return done;
-        }
-        let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, ROOMS)?;
-        let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
-        if existing.is_undefined() {
-            return Ok(None);
-        }
-        let mut room: RoomRecord = from_js(existing)?;
-        room.peer_id = Some(peer_id.to_string());
-        room.peer_name = Some(peer_name.to_string());
-        js(store.put(&to_js(&room)?))?;
-        finish(&tx).await?;
-        Ok(Some(room))
+        self.update_room(room_id, |r| {
+            r.peer_id = Some(peer_id.to_string());
+            r.peer_name = Some(peer_name.to_string());
+        })
+        .await
     }
 
     /// One room, if known.

@@ -288,24 +288,11 @@ impl Storage {
         public_key: &str,
         verified: bool,
     ) -> Result<Option<RoomRecord>> {
-        let update = |r: &mut RoomRecord| {
+        self.update_room(room_id, |r| {
             r.peer_public_key = Some(public_key.to_string());
             r.peer_verified = verified;
-        };
-        if let Some(done) = self.inner.volatile.update_room(room_id, update) {
-            return done;
-        }
-        let tx = self.tx(&[ROOMS], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, ROOMS)?;
-        let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
-        if existing.is_undefined() {
-            return Ok(None);
-        }
-        let mut room: RoomRecord = from_js(existing)?;
-        update(&mut room);
-        js(store.put(&to_js(&room)?))?;
-        finish(&tx).await?;
-        Ok(Some(room))
+        })
+        .await
     }
 
     /// Every stored message of every room (for an export), in no particular order.

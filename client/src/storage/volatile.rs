@@ -124,21 +124,6 @@ impl Volatile {
         })
     }
 
-    pub(crate) fn set_room_peer(
-        &self,
-        room_id: &str,
-        peer_id: &str,
-        peer_name: &str,
-    ) -> Option<Result<Option<RoomRecord>>> {
-        self.with_room(room_id, |room| {
-            Ok(room.record.as_mut().map(|r| {
-                r.peer_id = Some(peer_id.to_string());
-                r.peer_name = Some(peer_name.to_string());
-                r.clone()
-            }))
-        })
-    }
-
     pub(crate) fn update_room(
         &self,
         room_id: &str,
