@@ -61,15 +61,7 @@ pub const INCOMING_RING_TIMEOUT_MS: u64 = RING_TIMEOUT_MS + 5_000;
 
 /// Checks a call id: 1..=[`MAX_CALL_ID_LEN`] bytes of `[A-Za-z0-9_-]`.
 pub fn validate_call_id(id: &str) -> Result<(), ProtocolError> {
-    if id.is_empty()
-        || id.len() > MAX_CALL_ID_LEN
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ProtocolError::Invalid("the call id is not valid".into()));
-    }
-    Ok(())
+    crate::ids::check_token("call id", id, MAX_CALL_ID_LEN)
 }
 
 /// What one side is sending in a call.

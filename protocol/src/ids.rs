@@ -48,16 +48,27 @@ pub fn new_id(random: [u8; 16]) -> String {
     base64url(&random)
 }
 
+/// Whether `s` uses only the id alphabet: `A-Z a-z 0-9 - _`.
+pub(crate) fn is_token(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks a short token id (message id, call id...): 1..=`max` bytes of the id alphabet.
+pub(crate) fn check_token(what: &str, id: &str, max: usize) -> Result<(), ProtocolError> {
+    if id.is_empty() || id.len() > max || !is_token(id) {
+        return Err(ProtocolError::Invalid(format!("the {what} is not valid")));
+    }
+    Ok(())
+}
+
 fn check_id(what: &str, id: &str, min: usize, max: usize) -> Result<(), ProtocolError> {
     if id.len() < min || id.len() > max {
         return Err(ProtocolError::Invalid(format!(
             "the {what} must be {min} to {max} characters long"
         )));
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !is_token(id) {
         return Err(ProtocolError::Invalid(format!(
             "the {what} may only contain letters, digits, '-' and '_'"
         )));

@@ -245,15 +245,7 @@ impl PeerFrame {
 }
 
 fn validate_message_id(id: &str) -> Result<(), ProtocolError> {
-    if id.is_empty()
-        || id.len() > MAX_MESSAGE_ID_LEN
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ProtocolError::Invalid("the message id is not valid".into()));
-    }
-    Ok(())
+    crate::ids::check_token("message id", id, MAX_MESSAGE_ID_LEN)
 }
 
 #[cfg(test)]
