@@ -7,12 +7,13 @@
 //   `Blob.slice` reads, 16 KiB messages) on one ordered data channel, pausing above 1 MiB buffered and resuming
 //   on `bufferedamountlow` (threshold 256 KiB); the receiver counts the bytes and drops them. SDP is relayed by
 //   this script (no trickle), so only loopback host candidates are used.
-// - Twain: the real app. The sender picks the file with the file chooser; the receiver stores it, checks its
-//   SHA-256 from what it stored, then saves it (the Download link). "MB/s" runs from the pick (the sender hashes
-//   the file first) to "Received" (stored and verified); "after hashing" leaves the sender's hashing out.
+// - Twain: the real app. The sender picks the file with the file chooser; the receiver stores it in IndexedDB,
+//   hashing it as it arrives and comparing the SHA-256 once the last part is stored, then saves it (the
+//   Download link). "MB/s" runs from the pick (the sender hashes the file first) to "Received" (stored and
+//   verified); "after hashing" leaves the sender's hashing out.
 // - Memory: each browser's whole process tree (summed RSS from /proc), sampled every 100 ms; peak during the run
 //   (for Twain including the receiver's download) minus the value just before it. CPU: user + system seconds of
-//   both trees during the run.
+//   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread.
 //
 //   TWAIN_BENCH_FILES_MB=200 TWAIN_BENCH_FILES_PAIRS=3 TWAIN_BENCH_FILES_DETAIL=1 ./twain bench files
 import { createWriteStream, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -86,6 +87,42 @@ function treeCpu(root) {
     stack.push(...(children.get(pid) || []));
   }
   return out;
+}
+
+/** CPU seconds used so far by each thread of a browser's tree, keyed "process kind/thread name" (summed). */
+function threadCpu(root) {
+  const out = new Map();
+  for (const pid of treeCpu(root).keys()) {
+    const kind = kindOf(pid);
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const key = `${kind}/${name}`;
+        out.set(key, (out.get(key) || 0) + (Number(fields[11]) + Number(fields[12])) / TICKS);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return out;
+}
+
+/** "renderer/CrRendererMain 3.1, ..." for the threads that worked most between two `threadCpu` readings. */
+function threadsUsed(before, after) {
+  return [...after]
+    .map(([k, t]) => [k, t - (before.get(k) || 0)])
+    .filter(([, t]) => t >= 0.2)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, t]) => `${k} ${t.toFixed(1)}`)
+    .join(', ');
 }
 
 /** CPU seconds used by a whole tree between two `treeCpu` readings. */
@@ -330,7 +367,6 @@ async function watchPhases(page, name) {
       const hashing = text.includes('Checking the file before sending');
       mark('hashing', hashing);
       mark('hashed', seen.hashing && !hashing);
-      mark('verifying', text.includes('Checking that it arrived intact'));
       mark('received', text.includes('Received ·'));
     }, 10);
   }, name);
@@ -364,8 +400,6 @@ async function twainRun({ a, b }, path, name, mem) {
     seconds: (got.received - t0) / 1000,
     afterHashSeconds: (got.received - hashed) / 1000,
     hashSeconds: (hashed - t0) / 1000,
-    // The card shows "checking" only from its next 4 Hz refresh on: this is a lower bound.
-    verifySeconds: got.verifying ? (got.received - got.verifying) / 1000 : NaN,
     saveSeconds,
     card,
   };
@@ -403,10 +437,12 @@ export async function run({ server }) {
       const kind = i % 2 === 0 ? 'baseline' : 'twain';
       const before = await settledRss(pids, [a.page, b.page]);
       const cpu0 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
+      const threads0 = DETAIL && { sender: threadCpu(pids.sender), receiver: threadCpu(pids.receiver) };
       const mem = sampler(pids);
       const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
       const { phases, perPid } = mem.stop();
       const cpu1 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
+      const threads1 = DETAIL && { sender: threadCpu(pids.sender), receiver: threadCpu(pids.receiver) };
       const peak = (side) => Math.max(...Object.values(phases).map((p) => p[side]));
       const row = {
         kind,
@@ -423,14 +459,16 @@ export async function run({ server }) {
         `  sender +${f1(row.sender).padStart(5)} MiB  receiver +${f1(row.receiver).padStart(5)} MiB  CPU ${f1(row.cpu).padStart(5)} s`;
       if (r.card) {
         line +=
-          `\n       hash ${f1(r.hashSeconds)} s, verify >= ${f1(r.verifySeconds)} s, save ${f1(r.saveSeconds)} s;` +
+          `\n       hash ${f1(r.hashSeconds)} s, save ${f1(r.saveSeconds)} s;` +
           ` receiver +${f1(mib(phases.transfer.receiver - before.receiver))} MiB until received,` +
           ` +${f1(mib(phases.save.receiver - before.receiver))} MiB while saving`;
       }
       if (DETAIL) {
         line +=
           `\n       memory by process: sender ${growth(before.perPid.sender, perPid.sender)}; receiver ${growth(before.perPid.receiver, perPid.receiver)}` +
-          `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}`;
+          `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}` +
+          `\n       CPU by thread: sender ${threadsUsed(threads0.sender, threads1.sender)}` +
+          `\n                      receiver ${threadsUsed(threads0.receiver, threads1.receiver)}`;
       }
       console.log(line);
       if (r.card) {

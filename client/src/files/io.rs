@@ -95,9 +95,13 @@ impl BlobReader {
         if let Ok(value) = Reflect::get(&result, &"value".into()) {
             if let Some(chunk) = value.dyn_ref::<Uint8Array>() {
                 let n = chunk.length() as usize;
-                let start = out.len();
-                out.resize(start + n, 0);
-                chunk.copy_to(&mut out[start..]);
+                // Straight into spare capacity: zero-filling first would touch every byte twice.
+                out.reserve(n);
+                let filled = chunk
+                    .copy_to_uninit(&mut out.spare_capacity_mut()[..n])
+                    .len();
+                // SAFETY: `copy_to_uninit` initialised the `n` bytes after the current length.
+                unsafe { out.set_len(out.len() + filled) };
                 self.position += n as u64;
                 // The read transferred our buffer into this view: keep it for the next read.
                 self.pool.push(chunk.buffer());
@@ -107,11 +111,11 @@ impl BlobReader {
         Ok(())
     }
 
-    /// Replaces `out` with the next `len` bytes (fewer only at the end of the blob; none after it).
-    pub async fn read(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), String> {
-        out.clear();
-        while out.len() < len && !self.done {
-            let read = self.begin((len - out.len()).min(u32::MAX as usize) as u32);
+    /// Appends the next `len` bytes to `out` (fewer only at the end of the blob; none after it).
+    pub async fn read_append(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), String> {
+        let target = out.len() + len;
+        while out.len() < target && !self.done {
+            let read = self.begin((target - out.len()).min(u32::MAX as usize) as u32);
             self.end(read, out).await?;
         }
         Ok(())
@@ -165,10 +169,8 @@ impl FileReader {
             let keep_from = (offset - self.start) as usize;
             self.buf.drain(..keep_from.min(self.buf.len()));
             self.start = offset;
-            let mut more = Vec::new();
             let want = READ_AHEAD_BYTES.max(len).saturating_sub(self.buf.len());
-            self.reader.read(want, &mut more).await?;
-            self.buf.extend_from_slice(&more);
+            self.reader.read_append(want, &mut self.buf).await?;
         }
         let from = (offset - self.start) as usize;
         let to = (from + len).min(self.buf.len());

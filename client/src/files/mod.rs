@@ -12,13 +12,14 @@
 //!   while the `twain-files` channel holds [`HIGH_WATER`](twain_protocol::transfer::HIGH_WATER) bytes; the pump
 //!   then sleeps until `bufferedamountlow`. So the send queue stays around 1 MiB, far from Chromium's 16 MiB
 //!   limit, and chat (on its own channel) never waits behind file data.
-//! - **Receiving**: chunks go into the engine as they arrive; every ~1 MiB batch is written as one `Blob` record
+//! - **Receiving**: chunks go into the engine as they arrive; every ~4 MiB batch is written as one `Blob` record
 //!   together with the resume snapshot in one IndexedDB transaction ([`Storage::put_batch`]), keyed by the
 //!   batch's first chunk number (so a partial batch stored when the channel closed and the rest stored after the
-//!   resume never overwrite each other), and the pump awaits that write before it polls again. When every byte
-//!   is stored the stored Blobs are read back, hashed and compared with the announced SHA-256 (in a separate
-//!   task, so sending continues meanwhile). Every few batches V8 is nudged to collect the written `Blob`s, whose
-//!   bytes Chromium otherwise keeps in memory until the next garbage collection ([`io::nudge_gc`]).
+//!   resume never overwrite each other), and the pump awaits that write before it polls again. The engine hashes
+//!   chunks as they arrive; only a transfer restored after a reload has its stored Blobs read back and hashed at
+//!   the end (in a separate task, so sending continues meanwhile). After each batch V8 is nudged to collect the
+//!   written `Blob`s, whose bytes Chromium otherwise keeps in memory until the next garbage collection
+//!   ([`io::nudge_gc`]).
 //! - **Resume**: unfinished incoming transfers are restored from their snapshots before the channel is used;
 //!   channel events that arrive earlier wait (a bounded number). Outgoing transfers whose file is no longer open
 //!   (this page was reloaded) are shown as interrupted; picking the same file again resumes them.
@@ -58,8 +59,8 @@ const REFRESH_MS: u32 = 250;
 /// answer, so more than this means something is wrong and the rest are dropped.
 const MAX_EARLY_EVENTS: usize = 1024;
 
-/// Every this many stored batches (~1 MiB each), let V8 collect the `Blob`s of the stored ones ([`io::nudge_gc`]).
-const GC_NUDGE_EVERY_BATCHES: u64 = 4;
+/// Every this many stored batches (~4 MiB each), let V8 collect the `Blob`s of the stored ones ([`io::nudge_gc`]).
+const GC_NUDGE_EVERY_BATCHES: u64 = 1;
 const GC_NUDGE_BYTES: u32 = 64 * 1024 * 1024;
 
 /// What a file card asks for.

@@ -19,7 +19,7 @@
 //!       Read(r)       -> read r.len bytes at r.offset (Blob.slice), then read_done(&r, bytes) / read_failed
 //!       Store(batch)  -> write batch.bytes + batch.snapshot in one IndexedDB transaction, then stored(id, seq)
 //!       SaveSnapshot(s) -> persist s                          Discard(id) -> delete its batches and snapshot
-//!       Verify(id)    -> hash its stored batches in order with Sha256, then verified(id, digest)
+//!       Verify(id)    -> (restored transfers only) hash its stored batches in order, then verified(id, digest)
 //!       Event(e)      -> update the UI (on Received: the batches are the file; drop its snapshot)
 //!       WaitForBufferedAmountLow -> stop; poll again on `bufferedamountlow` (threshold LOW_WATER)
 //!       Idle          -> stop; poll again after the next input
@@ -93,8 +93,11 @@ pub const MAX_SEND_QUEUE: u64 = 16 * 1024 * 1024;
 pub const READ_CHUNKS: u32 = 8;
 /// Bytes read from the file at once.
 pub const READ_BYTES: usize = READ_CHUNKS as usize * CHUNK_SIZE;
-/// The receiver stores what arrived in batches of about this many bytes (one IndexedDB record each).
-pub const BATCH_BYTES: usize = 1024 * 1024;
+/// The receiver stores what arrived in batches of about this many bytes (one IndexedDB record each). Measured
+/// in headless Chromium writing 200 MiB as Blob records: 4 MiB records cost the browser ~30% less CPU than
+/// 1 MiB ones (0.85 vs 1.25 s in the browser process, 0.9 vs 1.1 s in the page), and on a 2-core machine that
+/// CPU is taken from the transfer itself. A reload loses at most one unstored batch, which is sent again.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Chunks per stored batch.
 pub const BATCH_CHUNKS: u32 = (BATCH_BYTES / CHUNK_SIZE) as u32;
 /// Longest announced file name, in characters.
@@ -151,8 +154,9 @@ pub enum Output {
     Store(StoreBatch),
     /// Persist this snapshot of a new incoming transfer (nothing stored yet), so a reload can resume it.
     SaveSnapshot(IncomingSnapshot),
-    /// Every byte is stored: read this transfer's batches in order, feed them to a [`Sha256`], then call
-    /// `verified(transfer_id, digest)`.
+    /// Every byte of a transfer restored after a reload is stored: read its batches in order, feed them to a
+    /// [`Sha256`], then call `verified(transfer_id, digest)`. (Transfers received entirely by this engine are
+    /// hashed as their chunks arrive and need no second pass; see [`receiver`].)
     Verify(TransferId),
     /// Delete every stored batch and the snapshot of this incoming transfer.
     Discard(TransferId),

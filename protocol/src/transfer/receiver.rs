@@ -1,9 +1,17 @@
 //! The receiving side: accepts offers, checks every chunk, batches them for storage, asks for verification,
 //! and resumes after a reconnect or a reload.
 //!
-//! Per transfer: `Receiving` (chunks arrive; batches go to storage) → `Verifying` (every byte stored; the client
-//! hashes what it stored) → gone (received, or cancelled and discarded). `Interrupted` means the sender no
-//! longer has the file: what was stored stays, and a retry or the next reconnect asks again.
+//! Per transfer: `Receiving` (chunks arrive; batches go to storage) → gone (received, or cancelled and
+//! discarded). `Interrupted` means the sender no longer has the file: what was stored stays, and a retry or the
+//! next reconnect asks again.
+//!
+//! # Checking the SHA-256
+//!
+//! Every accepted chunk is hashed as it goes into its batch, in file order, so when the last batch is stored the
+//! digest of exactly the bytes handed to storage is known at once: no second pass over 200 MB at the end. A
+//! transfer restored after a reload has part of its bytes only on disk; those are not hashed again on every page
+//! load. Instead, once everything is stored it goes to `Verifying` and the client reads every stored batch back
+//! and hashes it ([`Output::Verify`]), so bytes that spent time on disk are checked as they are there.
 
 use std::collections::VecDeque;
 
@@ -11,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     cancel_message, ended_message, hash::hex, sanitize_file_name, CancelReason, ChunkFrame, Closed,
-    Direction, Event, FileMeta, Outcome, Output, TransferId, BATCH_BYTES, BATCH_CHUNKS,
+    Direction, Event, FileMeta, Outcome, Output, Sha256, TransferId, BATCH_BYTES, BATCH_CHUNKS,
     MAX_ACTIVE_TRANSFERS, MAX_KNOWN_INCOMING,
 };
 use crate::wire::PeerFrame;
@@ -62,11 +70,15 @@ pub(crate) struct Incoming {
     in_flight: VecDeque<(u32, u32)>,
     /// Chunks `0..stored_seq` are confirmed stored.
     stored_seq: u32,
+    /// SHA-256 of chunks `0..next_seq`, when every one of them was received by this engine (not when some were
+    /// restored from storage: those are checked by reading them back).
+    hasher: Option<Sha256>,
 }
 
 impl Incoming {
     fn new(id: TransferId, meta: FileMeta, stored_seq: u32) -> Self {
         Incoming {
+            hasher: (stored_seq == 0).then(Sha256::new),
             id,
             download_name: sanitize_file_name(&meta.name),
             meta,
@@ -354,6 +366,9 @@ impl Receiver {
             );
         }
         t.pending.extend_from_slice(frame.payload);
+        if let Some(hasher) = &mut t.hasher {
+            hasher.update(frame.payload);
+        }
         t.next_seq += 1;
         if t.next_seq.is_multiple_of(BATCH_CHUNKS) || t.all_received() {
             if let Some(batch) = t.take_batch() {
@@ -413,6 +428,16 @@ impl Receiver {
                 t.meta.name
             )));
         }
+        self.conclude(transfer_id, digest);
+        Ok(())
+    }
+
+    /// Compares the digest of what was stored with the announced one: received, or damaged and discarded.
+    fn conclude(&mut self, transfer_id: TransferId, digest: [u8; 32]) {
+        let Some(i) = self.find(transfer_id) else {
+            return;
+        };
+        let t = &self.incoming[i];
         if hex(&digest) == t.meta.sha256 {
             self.remove(transfer_id);
             self.closed.insert(transfer_id, Outcome::Completed);
@@ -426,7 +451,6 @@ impl Receiver {
             );
             self.fail(transfer_id, CancelReason::Damaged, &text);
         }
-        Ok(())
     }
 
     /// The person cancels an incoming transfer: its data is discarded. Returns whether it existed.
@@ -521,7 +545,8 @@ impl Receiver {
         self.incoming.is_empty()
     }
 
-    /// Moves to verification once every byte is received and stored.
+    /// Once every byte is received and stored: concludes from the running digest, or (for a transfer restored
+    /// from storage) asks the client to hash what it stored.
     fn check_done(&mut self, i: usize) {
         let t = &mut self.incoming[i];
         if t.state == InState::Receiving
@@ -529,8 +554,16 @@ impl Receiver {
             && t.pending.is_empty()
             && t.in_flight.is_empty()
         {
-            t.state = InState::Verifying;
-            self.out.push_back(Output::Verify(t.id));
+            match t.hasher.take() {
+                Some(hasher) => {
+                    let id = t.id;
+                    self.conclude(id, hasher.finalize());
+                }
+                None => {
+                    t.state = InState::Verifying;
+                    self.out.push_back(Output::Verify(t.id));
+                }
+            }
         }
     }
 

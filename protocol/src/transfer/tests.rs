@@ -452,6 +452,28 @@ fn both_tabs_reload_and_the_sender_reopens_the_file() {
 }
 
 #[test]
+fn bytes_damaged_on_disk_before_a_reload_are_caught_by_reading_them_back() {
+    let (mut a, mut b) = pair();
+    let data = content(9, 3 * BATCH_BYTES + 7);
+    let id = a.send(1, "disk.bin", data.clone());
+    run_until_stored(&mut a, &mut b, id, BATCH_BYTES as u64);
+    disconnect(&mut a, &mut b);
+    b.reload(true);
+    // While the receiver was away, the first stored batch was damaged (same length).
+    b.storage.get_mut(&(id, 0)).unwrap()[10] ^= 1;
+    connect(&mut a, &mut b);
+    run(&mut a, &mut b, 48 * 1024, 10_000);
+    let (reason, by_peer, message) = b.ended(id).unwrap();
+    assert_eq!(
+        (reason, by_peer),
+        (CancelReason::Damaged, false),
+        "{message}"
+    );
+    assert!(b.storage.is_empty() && b.received.is_empty());
+    assert_eq!(a.ended(id).unwrap().0, CancelReason::Damaged);
+}
+
+#[test]
 fn sender_without_the_file_interrupts_then_retry_resumes() {
     let (mut a, mut b) = pair();
     let data = content(5, 2 * BATCH_BYTES + 99);
@@ -828,14 +850,13 @@ fn hostile_chunks_are_refused_and_change_nothing() {
     };
     assert_eq!(batch.first_seq, 64);
     assert_eq!(&batch.bytes[..], &data[BATCH_BYTES..]);
-    r.stored(GOOD, 64).unwrap();
-    assert_eq!(drain(&mut r), [Output::Verify(GOOD)]);
     check_chunk_refused(
         &mut r,
         &chunk(GOOD, 65, piece(65)),
         "no more data was expected",
     );
-    r.verified(GOOD, Sha256::digest(&data)).unwrap();
+    // Hashed as it arrived: once the last batch is stored it is complete, with no second pass.
+    r.stored(GOOD, 64).unwrap();
     let out = drain(&mut r);
     assert!(out.contains(&Output::SendFrame(PeerFrame::FileComplete {
         transfer_id: GOOD
@@ -963,11 +984,23 @@ fn snapshots_round_trip_and_bad_ones_are_refused() {
 
 #[test]
 fn zero_byte_file_needs_no_chunks() {
-    let (mut r, _) = receiving(0);
-    assert_eq!(r.get(GOOD).unwrap().state, TransferState::Verifying);
-    check_chunk_refused(&mut r, &chunk(GOOD, 0, &[1]), "no more data was expected");
-    r.verified(GOOD, Sha256::new().finalize()).unwrap();
-    assert!(drain(&mut r).contains(&Output::Event(Event::Received { transfer_id: GOOD })));
+    let data = content(42, 0);
+    let meta = FileMeta::for_upload("good.bin", 0, "", &Sha256::digest(&data)).unwrap();
+    let mut r = Transfers::new();
+    r.on_open();
+    r.handle_text(&PeerFrame::file_offer(GOOD, &meta).encode())
+        .unwrap();
+    let out = drain(&mut r);
+    assert!(
+        out.contains(&Output::Event(Event::Received { transfer_id: GOOD })),
+        "{out:?}"
+    );
+    assert!(out.contains(&Output::SendFrame(PeerFrame::FileComplete {
+        transfer_id: GOOD
+    })));
+    assert!(r.get(GOOD).is_none());
+    // Late chunks of the finished transfer are ignored quietly.
+    r.handle_binary(&chunk(GOOD, 0, &[1])).unwrap();
 }
 
 // ----- Properties -----
