@@ -247,7 +247,11 @@ impl FilesDriver {
                     self.transfers.borrow_mut().on_close();
                 }
             }
-            FilesEvent::Message(data) => self.on_message(&data),
+            FilesEvent::Message(data) => {
+                if !self.on_message(&data) {
+                    return; // a chunk that only joined the batch being filled: nothing to do yet
+                }
+            }
             FilesEvent::BufferedLow => {}
         }
         self.wake.notify();
@@ -280,9 +284,13 @@ impl FilesDriver {
         transfers.on_open();
     }
 
-    fn on_message(&self, data: &wasm_bindgen::JsValue) {
+    /// Feeds a message to the engine. Returns whether the pump should look for work.
+    fn on_message(&self, data: &wasm_bindgen::JsValue) -> bool {
         let result = if let Some(text) = data.as_string() {
-            self.transfers.borrow_mut().handle_text(&text)
+            self.transfers
+                .borrow_mut()
+                .handle_text(&text)
+                .map(|()| true)
         } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
             let array = Uint8Array::new(buffer);
             let mut scratch = self.scratch.borrow_mut();
@@ -294,11 +302,12 @@ impl FilesDriver {
                 "a message of an unknown kind arrived".into(),
             ))
         };
-        if let Err(e) = result {
+        result.unwrap_or_else(|e| {
             self.notice(format!(
                 "The other browser sent file data Twain could not accept: {e}."
             ));
-        }
+            true
+        })
     }
 
     /// Files the person picked, dropped or pasted: refuses those over the limit with a sentence (before reading

@@ -105,9 +105,11 @@ impl Transfers {
         }
     }
 
-    /// A binary message from `twain-files`: a chunk.
-    pub fn handle_binary(&mut self, bytes: &[u8]) -> Result<(), ProtocolError> {
-        self.receiver.handle_chunk(bytes)
+    /// A binary message from `twain-files`: a chunk. Returns whether it gave [`Self::poll_output`] something to
+    /// do (most chunks only join the batch being filled, and the loop need not wake up for them).
+    pub fn handle_binary(&mut self, bytes: &[u8]) -> Result<bool, ProtocolError> {
+        self.receiver.handle_chunk(bytes)?;
+        Ok(self.receiver.has_output())
     }
 
     /// See [`Sender::read_done`].

@@ -517,6 +517,11 @@ impl Receiver {
         }
     }
 
+    /// Whether [`Self::poll_output`] has something to do.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// What to do next (never a backpressure wait: the receiver only sends small frames).
     pub fn poll_output(&mut self) -> Output {
         self.out.pop_front().unwrap_or(Output::Idle)

@@ -152,7 +152,7 @@ impl Peer {
     fn receive(&mut self, msg: Msg) {
         let result = match &msg {
             Msg::Text(t) => self.t.handle_text(t),
-            Msg::Binary(b) => self.t.handle_binary(b),
+            Msg::Binary(b) => self.t.handle_binary(b).map(|_| ()),
         };
         if let Err(e) = result {
             self.errors.push(e.to_string());
@@ -777,7 +777,9 @@ fn check_chunk_refused(r: &mut Transfers, bytes: &[u8], expected: &str) {
 
 #[test]
 fn hostile_chunks_are_refused_and_change_nothing() {
-    let size = BATCH_BYTES + CHUNK_SIZE + 100; // 66 chunks, the last one 100 bytes
+    let size = BATCH_BYTES + CHUNK_SIZE + 100; // a full batch and two chunks, the last one 100 bytes
+    const B: u32 = BATCH_CHUNKS; // first chunk of the second batch
+    const LAST: u32 = B + 1;
     let (mut r, data) = receiving(size);
     let piece = |seq: u32| {
         let start = seq as usize * CHUNK_SIZE;
@@ -790,8 +792,8 @@ fn hostile_chunks_are_refused_and_change_nothing() {
     );
     check_chunk_refused(
         &mut r,
-        &chunk(GOOD, 66, &[1]),
-        "out of range: the file has 66 chunks",
+        &chunk(GOOD, LAST + 1, &[1]),
+        &format!("out of range: the file has {} chunks", LAST + 1),
     );
     check_chunk_refused(&mut r, &chunk(GOOD, u32::MAX, &[1]), "out of range");
     check_chunk_refused(
@@ -812,8 +814,10 @@ fn hostile_chunks_are_refused_and_change_nothing() {
     check_chunk_refused(&mut r, &oversized, "over the limit");
 
     // Good chunks up to the last: the first batch is stored.
-    for seq in 0..65 {
-        r.handle_binary(&chunk(GOOD, seq, piece(seq))).unwrap();
+    for seq in 0..=B {
+        let work = r.handle_binary(&chunk(GOOD, seq, piece(seq))).unwrap();
+        // Nothing to do until a chunk fills the batch (then its Store waits in the queue, undrained here).
+        assert_eq!(work, seq >= B - 1, "chunk {seq}");
     }
     let out = drain(&mut r);
     assert_eq!(out.len(), 1);
@@ -826,44 +830,44 @@ fn hostile_chunks_are_refused_and_change_nothing() {
     check_chunk_refused(&mut r, &chunk(GOOD, 0, piece(0)), "out of order");
     check_chunk_refused(
         &mut r,
-        &chunk(GOOD, 64, piece(64)),
-        "out of order (chunk 65 was expected)",
+        &chunk(GOOD, B, piece(B)),
+        &format!("out of order (chunk {LAST} was expected)"),
     );
     // The last chunk with more than the declared size.
     check_chunk_refused(
         &mut r,
-        &chunk(GOOD, 65, &[7; 101]),
+        &chunk(GOOD, LAST, &[7; 101]),
         "beyond the announced size",
     );
     check_chunk_refused(
         &mut r,
-        &chunk(GOOD, 65, &[7; CHUNK_SIZE]),
+        &chunk(GOOD, LAST, &[7; CHUNK_SIZE]),
         "beyond the announced size",
     );
     assert_eq!(r.get(GOOD).unwrap().bytes_done, BATCH_BYTES as u64);
 
     // The right last chunk completes it, and the data is intact.
-    r.handle_binary(&chunk(GOOD, 65, piece(65))).unwrap();
+    r.handle_binary(&chunk(GOOD, LAST, piece(LAST))).unwrap();
     let out = drain(&mut r);
     let Output::Store(batch) = &out[0] else {
         panic!("{out:?}")
     };
-    assert_eq!(batch.first_seq, 64);
+    assert_eq!(batch.first_seq, B);
     assert_eq!(&batch.bytes[..], &data[BATCH_BYTES..]);
     check_chunk_refused(
         &mut r,
-        &chunk(GOOD, 65, piece(65)),
+        &chunk(GOOD, LAST, piece(LAST)),
         "no more data was expected",
     );
     // Hashed as it arrived: once the last batch is stored it is complete, with no second pass.
-    r.stored(GOOD, 64).unwrap();
+    r.stored(GOOD, B).unwrap();
     let out = drain(&mut r);
     assert!(out.contains(&Output::SendFrame(PeerFrame::FileComplete {
         transfer_id: GOOD
     })));
     assert!(out.contains(&Output::Event(Event::Received { transfer_id: GOOD })));
     // Late chunks of the finished transfer are ignored quietly.
-    r.handle_binary(&chunk(GOOD, 65, piece(65))).unwrap();
+    r.handle_binary(&chunk(GOOD, LAST, piece(LAST))).unwrap();
 }
 
 #[test]
@@ -1168,18 +1172,18 @@ proptest! {
                 };
                 let before = state(&b);
                 let result = match attack {
-                    Hostile::Bytes(bytes) => b.t.handle_binary(bytes),
+                    Hostile::Bytes(bytes) => b.t.handle_binary(bytes).map(|_| ()),
                     Hostile::Chunk { good, seq, len, fill } => {
                         let id = if *good { GOOD } else { TransferId([0x77; 16]) };
-                        b.t.handle_binary(&chunk(id, *seq, &vec![*fill; *len]))
+                        b.t.handle_binary(&chunk(id, *seq, &vec![*fill; *len])).map(|_| ())
                     }
                     Hostile::Text(text) => b.t.handle_text(text),
                     Hostile::Forged { fill } => match b.t.receiver.next_expected(GOOD) {
                         Some(seq) => {
                             let len = FileMeta::for_upload("x", size as u64, "", &[0; 32]).unwrap().chunk_len(seq);
-                            b.t.handle_binary(&chunk(GOOD, seq, &vec![*fill; len.max(1)]))
+                            b.t.handle_binary(&chunk(GOOD, seq, &vec![*fill; len.max(1)])).map(|_| ())
                         }
-                        None => b.t.handle_binary(&chunk(GOOD, 0, &[*fill])),
+                        None => b.t.handle_binary(&chunk(GOOD, 0, &[*fill])).map(|_| ()),
                     },
                     Hostile::Cancel => b.t.handle_text(&PeerFrame::FileCancel {
                         transfer_id: GOOD, reason: CancelReason::Failed, message: String::new(),
