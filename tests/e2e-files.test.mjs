@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { startWrangler } from './support/wrangler.mjs';
 import { openPeer, screenshot } from './support/browser.mjs';
+import { attachFiles as attach, fileCard, percent, waitPercent } from './support/files.mjs';
 
 const SUITE = 'files';
 const T = 120_000; // generous: a noisy 2-core machine moving tens of megabytes
@@ -114,7 +115,7 @@ function gradientPng(width, height) {
 
 const status = (page) => page.locator('.room-title').getByRole('status');
 const messages = (page) => page.getByRole('log', { name: 'Messages' });
-const card = (page, name) => messages(page).getByRole('article', { name: `File ${name}`, exact: true });
+const card = fileCard;
 
 async function waitText(locator, re, timeout = T) {
   await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
@@ -136,16 +137,6 @@ async function pair(aLabel, bLabel) {
   await waitConnected(a.page);
   await waitConnected(b.page);
   return { a, b, link };
-}
-
-/** Picks files with the "Attach file" button and the browser's file chooser. */
-async function attach(page, paths) {
-  const [chooser] = await Promise.all([
-    page.waitForEvent('filechooser', { timeout: T }),
-    page.getByRole('button', { name: 'Attach file' }).click(),
-  ]);
-  assert.ok(chooser.isMultiple(), 'several files can be picked at once');
-  await chooser.setFiles(paths);
 }
 
 /** Builds a DataTransfer holding one file in the page and keeps it as window.__twainFiles. */
@@ -184,28 +175,6 @@ async function paste(page) {
       new ClipboardEvent('paste', { clipboardData: window.__twainFiles, bubbles: true, cancelable: true }),
     ),
   );
-}
-
-/** The percentage shown by a progress bar (by its accessible name), or null when there is none. */
-async function percent(page, label) {
-  const bar = page.getByRole('progressbar', { name: label, exact: true });
-  if ((await bar.count()) === 0) return null;
-  const value = await bar.first().getAttribute('aria-valuenow', { timeout: 1000 }).catch(() => null);
-  return value === null ? null : Number(value);
-}
-
-/** Waits until the progress bar named `label` shows at least `min` percent (and less than `below`). */
-async function waitPercent(page, label, min, below = 101) {
-  await page.waitForFunction(
-    ([label, min, below]) => {
-      const bar = [...document.querySelectorAll('[role=progressbar]')].find((e) => e.getAttribute('aria-label') === label);
-      const v = bar && Number(bar.getAttribute('aria-valuenow'));
-      return bar && v >= min && v < below;
-    },
-    [label, min, below],
-    { timeout: T, polling: 50 },
-  );
-  return percent(page, label);
 }
 
 /** Clicks the card's Download link and returns the saved file's path and suggested name. */

@@ -172,6 +172,16 @@ impl TrustView {
         matches!(self.check, Check::Failed(_)) && !self.overridden
     }
 
+    /// True once this connection's check passed, or failed and the person chose to continue anyway. File
+    /// transfers (which also resume by themselves) wait for this; chat and calls need a person to act anyway.
+    pub fn cleared(&self) -> bool {
+        match self.check {
+            Check::Proven => true,
+            Check::Failed(_) => self.overridden,
+            Check::Idle | Check::Waiting => false,
+        }
+    }
+
     /// Whether to show the "Verified" badge next to the other person's name: their verified key is proven on this
     /// connection, or they are away (the badge then speaks of the person last met).
     pub fn show_verified(&self) -> bool {
@@ -616,5 +626,40 @@ pub fn use_trust(
     Trust {
         controller,
         view: (*view).clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Plain `#[test]`s are not run on wasm32: the wasm-bindgen test runner needs its attribute.
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::{Check, Continuity, TrustView};
+
+    fn view(check: Check, overridden: bool) -> TrustView {
+        TrustView {
+            check,
+            continuity: Continuity::Unknown,
+            verified: false,
+            overridden,
+            safety_code: None,
+            my_id: "me".into(),
+            peer_id: None,
+            keep_nothing: false,
+            peer_keeps_nothing: false,
+            notice: None,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn files_wait_for_a_passed_or_overridden_check() {
+        let failed = || Check::Failed("The signature is wrong.".into());
+        assert!(!view(Check::Idle, false).cleared());
+        assert!(!view(Check::Waiting, false).cleared());
+        assert!(view(Check::Proven, false).cleared());
+        assert!(!view(failed(), false).cleared());
+        assert!(view(failed(), false).blocks_sending());
+        assert!(view(failed(), true).cleared());
+        assert!(!view(failed(), true).blocks_sending());
     }
 }

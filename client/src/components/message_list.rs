@@ -20,6 +20,9 @@ pub struct MessageListProps {
     pub peer: AttrValue,
     #[prop_or_default]
     pub connected: bool,
+    /// A failed identity check holds file transfers until the person decides.
+    #[prop_or_default]
+    pub files_held: bool,
     #[prop_or_default]
     pub on_file: Callback<FileCommand>,
 }
@@ -40,22 +43,23 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let mut last_day = None;
     // Messages keep their order; each file goes before the first message that is newer than it.
     let mut files = props.files.iter().peekable();
-    let push_file =
-        |items: &mut Vec<Html>, last_day: &mut Option<(u32, u32, u32)>, f: &FileItem| {
-            let day = time::day_key(f.ts);
-            if *last_day != Some(day) {
-                *last_day = Some(day);
-                items.push(html! {
+    let push_file = |items: &mut Vec<Html>,
+                     last_day: &mut Option<(u32, u32, u32)>,
+                     f: &FileItem| {
+        let day = time::day_key(f.ts);
+        if *last_day != Some(day) {
+            *last_day = Some(day);
+            items.push(html! {
                 <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)} role="separator">
                     <span>{ time::day(f.ts) }</span>
                 </li>
             });
-            }
-            items.push(html! {
+        }
+        items.push(html! {
             <TransferCard key={format!("file-{}", f.id)} item={f.clone()} peer={props.peer.clone()}
-                connected={props.connected} on_command={props.on_file.clone()} />
+                connected={props.connected} held={props.files_held} on_command={props.on_file.clone()} />
         });
-        };
+    };
     for m in &props.messages {
         while let Some(f) = files.next_if(|f| f.ts < m.ts) {
             push_file(&mut items, &mut last_day, f);

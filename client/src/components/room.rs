@@ -310,6 +310,13 @@ pub fn room_page(props: &RoomProps) -> Html {
     crate::notify::use_call_alerts(&call, &peer_label);
     // A failed identity check holds everything that sends to the other browser until the person decides.
     let can_send = connected && !trust.view.blocks_sending();
+    {
+        // File transfers on a new connection wait for its identity check.
+        let driver = files.driver.clone();
+        use_effect_with(trust.view.cleared(), move |cleared| {
+            driver.set_trusted(*cleared);
+        });
+    }
 
     let on_send = {
         let session = session.clone();
@@ -474,6 +481,7 @@ pub fn room_page(props: &RoomProps) -> Html {
             <CallPanel controller={call.clone()} peer_name={peer_label.clone()} connected={can_send} />
             <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                 files={files.view.items.clone()} peer={peer_label.clone()} {connected}
+                files_held={trust.view.blocks_sending()}
                 on_file={files.on_command()} />
             <p class="typing" aria-live="polite">
                 if state.peer_typing && connected { { format!("{peer_label} is typing…") } }

@@ -19,6 +19,9 @@ pub struct TransferCardProps {
     pub peer: AttrValue,
     /// Whether the other person is connected now.
     pub connected: bool,
+    /// A failed identity check holds transfers until the person decides.
+    #[prop_or_default]
+    pub held: bool,
     pub on_command: Callback<FileCommand>,
 }
 
@@ -112,6 +115,23 @@ pub fn transfer_card(props: &TransferCardProps) -> Html {
     let status = |text: String| html! { <p class="file-status">{ text }</p> };
 
     let body = match &item.phase {
+        phase @ (Phase::Queued
+        | Phase::WaitingForPeer
+        | Phase::Sending
+        | Phase::Confirming
+        | Phase::Receiving)
+            if props.held && props.connected =>
+        {
+            let verb = if *phase == Phase::Receiving {
+                "Receiving"
+            } else {
+                "Sending"
+            };
+            html! { <>
+                { bar(verb) }
+                { status(format!("Paused at {percent}% until you decide about the warning above.")) }
+            </> }
+        }
         Phase::Preparing => html! { <>
             { bar("Preparing") }
             { status(format!("Checking the file before sending · {percent}%")) }

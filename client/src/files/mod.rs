@@ -23,6 +23,9 @@
 //! - **Resume**: unfinished incoming transfers are restored from their snapshots before the channel is used;
 //!   channel events that arrive earlier wait (a bounded number). Outgoing transfers whose file is no longer open
 //!   (this page was reloaded) are shown as interrupted; picking the same file again resumes them.
+//! - **Trust**: on each new connection, transfers (new offers, and the automatic resume of unfinished ones) start
+//!   only once the other browser proved its identity, or the person chose to continue after a failed check
+//!   ([`FilesDriver::set_trusted`]): no file byte goes to a connection that may be intercepted.
 //! - **UI**: engine events and a 4 Hz progress refresh become [`view::FilesAction`]s on a Yew reducer.
 //!
 //! Never holds a `RefCell` borrow across an `.await`.
@@ -135,6 +138,12 @@ pub struct FilesDriver {
     open_files: RefCell<HashMap<TransferId, web_sys::File>>,
     /// The open `twain-files` channel, if any.
     channel: RefCell<Option<RtcDataChannel>>,
+    /// The identity check of the current connection passed (or the person continued anyway).
+    trusted: Cell<bool>,
+    /// `channel` is open but the engine was not told yet, waiting for `trusted`.
+    open_pending: Cell<bool>,
+    /// Text frames that arrived meanwhile (offers, resumes): handled once the engine is told (bounded).
+    held: RefCell<Vec<FilesEvent>>,
     /// Stored transfers are restored; until then channel events wait in `early`.
     ready: Cell<bool>,
     early: RefCell<Vec<FilesEvent>>,
@@ -176,6 +185,9 @@ impl FilesDriver {
             transfers: RefCell::new(Transfers::new()),
             open_files: RefCell::new(HashMap::new()),
             channel: RefCell::new(None),
+            trusted: Cell::new(false),
+            open_pending: Cell::new(false),
+            held: RefCell::new(Vec::new()),
             ready: Cell::new(false),
             early: RefCell::new(Vec::new()),
             wake: Notify::default(),
@@ -243,9 +255,19 @@ impl FilesDriver {
         match event {
             FilesEvent::Open => self.channel_opened(),
             FilesEvent::Closed => {
-                if self.channel.borrow_mut().take().is_some() {
+                self.held.borrow_mut().clear();
+                if self.channel.borrow_mut().take().is_some() && !self.open_pending.replace(false) {
                     self.transfers.borrow_mut().on_close();
                 }
+            }
+            FilesEvent::Message(data) if self.open_pending.get() => {
+                // Until the identity check passes, keep the other side's control frames for later. No chunk can
+                // be legitimate yet (none is sent before our accept or resume): drop those.
+                let mut held = self.held.borrow_mut();
+                if data.is_string() && held.len() < MAX_EARLY_EVENTS {
+                    held.push(FilesEvent::Message(data));
+                }
+                return;
             }
             FilesEvent::Message(data) => {
                 if !self.on_message(&data) {
@@ -278,10 +300,31 @@ impl FilesDriver {
         };
         let mut transfers = self.transfers.borrow_mut();
         // A new channel without a close of the old one: everything in flight on the old one is lost.
-        if self.channel.borrow_mut().replace(dc).is_some() {
+        if self.channel.borrow_mut().replace(dc).is_some() && !self.open_pending.get() {
             transfers.on_close();
         }
-        transfers.on_open();
+        if self.trusted.get() {
+            self.open_pending.set(false);
+            transfers.on_open();
+        } else {
+            self.open_pending.set(true);
+        }
+    }
+
+    /// Whether the identity check of the current connection passed, or the person chose to continue after it
+    /// failed. Until then an open channel carries no file frames; a new connection starts untrusted.
+    pub fn set_trusted(&self, trusted: bool) {
+        if self.trusted.replace(trusted) == trusted || self.stopped.get() {
+            return;
+        }
+        if trusted && self.ready.get() && self.open_pending.replace(false) {
+            self.transfers.borrow_mut().on_open();
+            let held = std::mem::take(&mut *self.held.borrow_mut());
+            for event in held {
+                self.apply(event);
+            }
+            self.wake.notify();
+        }
     }
 
     /// Feeds a message to the engine. Returns whether the pump should look for work.
