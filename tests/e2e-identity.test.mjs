@@ -257,6 +257,7 @@ test('a proof for another connection raises the interception warning and holds s
   // Sending is held until A decides: composer, files and calls.
   await a.page.getByText('Sending is paused').waitFor({ timeout: T });
   assert.ok(await composer(a.page).isDisabled(), 'the composer is disabled');
+  assert.equal(await composer(a.page).getAttribute('placeholder'), 'Sending is paused');
   assert.ok(await a.page.getByRole('button', { name: 'Attach file' }).isDisabled(), 'files are held');
   await screenshot(a.page, SUITE, 'interception-warning');
 

@@ -10,6 +10,9 @@ pub struct ComposerProps {
     pub enabled: bool,
     /// Shown instead of the hint while disabled.
     pub disabled_reason: AttrValue,
+    /// The box's placeholder while disabled.
+    #[prop_or(AttrValue::Static("Not connected"))]
+    pub disabled_placeholder: AttrValue,
     pub on_send: Callback<String>,
     /// `true` while typing (throttled here), `false` when the box is emptied or sent.
     pub on_typing: Callback<bool>,
@@ -81,7 +84,7 @@ pub fn composer(props: &ComposerProps) -> Html {
         <form class="composer" {onsubmit}>
             <label for="composer-text" class="visually-hidden">{ "Message" }</label>
             <textarea id="composer-text" ref={area_ref} rows="1" value={(*text).clone()} {oninput} {onkeydown}
-                placeholder={ if props.enabled { "Write a message" } else { "Not connected" } }
+                placeholder={ if props.enabled { AttrValue::Static("Write a message") } else { props.disabled_placeholder.clone() } }
                 disabled={!props.enabled} aria-describedby="composer-hint" />
             <button type="submit" class="primary" disabled={!props.enabled || text.trim().is_empty() || too_long}>{ "Send" }</button>
             <p id="composer-hint" class={classes!("hint", (!props.enabled || too_long).then_some("warn"))} aria-live="polite">

@@ -486,7 +486,8 @@ pub fn room_page(props: &RoomProps) -> Html {
             <p class="typing" aria-live="polite">
                 if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
             </p>
-            <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing} />
+            <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
+                disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
             <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
                 on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />
             <details class="me">
