@@ -15,8 +15,13 @@
 //   (for Twain including the receiver's download) minus the value just before it. CPU: user + system seconds of
 //   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread.
 //
+// - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
+//   same worker and runs in the same rounds (baseline, other, Twain...): the fair way to tell whether a change
+//   helped, when two runs of the same build differ by +-15 %. To build an earlier revision's client:
+//     git worktree add /tmp/twain-old <rev> && (cd /tmp/twain-old && ./twain build)   # then OTHER=/tmp/twain-old/dist
+//
 //   TWAIN_BENCH_FILES_MB=200 TWAIN_BENCH_FILES_PAIRS=3 TWAIN_BENCH_FILES_DETAIL=1 ./twain bench files
-import { createWriteStream, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, createWriteStream, readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -26,6 +31,10 @@ import { openPeer } from '../tests/support/browser.mjs';
 const MB = 1_000_000;
 const SIZE = Number(process.env.TWAIN_BENCH_FILES_MB || 200) * MB;
 const PAIRS = Number(process.env.TWAIN_BENCH_FILES_PAIRS || 3);
+/** The dist directory of another build of the client, to compare with (optional). */
+const OTHER = process.env.TWAIN_BENCH_FILES_OTHER;
+/** Where that build is served: under the worker's static assets, so the same origin and worker serve both. */
+const OTHER_DIR = join(import.meta.dirname, '..', 'dist', 'other');
 const T = 600_000;
 /** Also print which processes grew and worked (TWAIN_BENCH_FILES_DETAIL=1). */
 const DETAIL = process.env.TWAIN_BENCH_FILES_DETAIL === '1';
@@ -341,15 +350,38 @@ async function baselineRun({ sender, receiver }, path) {
 
 const status = (page) => page.locator('.room-title').getByRole('status');
 
-async function twainRoom(server, a, b) {
-  await a.page.goto(server.url);
+/** Creates a room at `path` (the client served there) with both browsers connected; returns its link. */
+async function twainRoom(server, a, b, path = '/') {
+  await a.page.goto(server.url + path);
   await a.page.getByRole('button', { name: 'New room' }).click();
   await a.page.waitForURL(/#\/r\//, { timeout: T });
   await b.page.goto(a.page.url());
   for (const p of [a, b]) {
     await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
   }
+  return a.page.url();
 }
+
+/** Takes both browsers to the room `url` (when comparing two builds, each has its room) and waits for the pair. */
+async function enterRoom(a, b, url) {
+  if (a.page.url() === url && b.page.url() === url) return;
+  for (const p of [a, b]) await p.page.goto('about:blank');
+  for (const p of [a, b]) await p.page.goto(url);
+  for (const p of [a, b]) {
+    await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
+  }
+}
+
+/** Serves the other build under /other/ (its index.html loads its own pkg). Done when this module is loaded, which
+ * `run.mjs` does before it starts wrangler dev, so the assets are in place when the worker starts. */
+function serveOther() {
+  rmSync(OTHER_DIR, { recursive: true, force: true });
+  cpSync(join(OTHER, 'pkg'), join(OTHER_DIR, 'pkg'), { recursive: true });
+  const index = readFileSync(join(OTHER, 'index.html'), 'utf8').replaceAll('"/pkg/', '"/other/pkg/');
+  writeFileSync(join(OTHER_DIR, 'index.html'), index);
+}
+
+if (OTHER) serveOther();
 
 /** Records (Date.now()) when each phase of the named file's card first shows, checking every 10 ms. */
 async function watchPhases(page, name) {
@@ -427,14 +459,17 @@ export async function run({ server }) {
   const rows = [];
   try {
     const pids = { sender: browserPid(a.profile), receiver: browserPid(b.profile) };
-    await twainRoom(server, a, b);
+    const rooms = { twain: await twainRoom(server, a, b) };
+    if (OTHER) rooms.other = await twainRoom(server, a, b, '/other/');
     const base = await baselinePages(server, a, b);
+    const kinds = OTHER ? ['baseline', 'other', 'twain'] : ['baseline', 'twain'];
     console.log(
       `   ${SIZE / MB} MB file, two separate headless Chromium instances (pids ${pids.sender} -> ${pids.receiver}), runs interleaved\n` +
         '   run kind       MB/s  after hashing   memory: peak - before (whole process trees)       CPU s (both browsers)',
     );
-    for (let i = 0; i < PAIRS * 2; i++) {
-      const kind = i % 2 === 0 ? 'baseline' : 'twain';
+    for (let i = 0; i < PAIRS * kinds.length; i++) {
+      const kind = kinds[i % kinds.length];
+      if (kind !== 'baseline') await enterRoom(a, b, rooms[kind]);
       const before = await settledRss(pids, [a.page, b.page]);
       const cpu0 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
       const threads0 = DETAIL && { sender: threadCpu(pids.sender), receiver: threadCpu(pids.receiver) };
@@ -455,7 +490,7 @@ export async function run({ server }) {
       rows.push(row);
       let line =
         `   ${String(i + 1).padStart(2)}  ${kind.padEnd(8)}  ${f1(mbps(row.seconds)).padStart(5)} MB/s` +
-        `  ${(kind === 'twain' ? f1(mbps(row.afterHashSeconds)) : '').padStart(5)}` +
+        `  ${(kind !== 'baseline' ? f1(mbps(row.afterHashSeconds)) : '').padStart(5)}` +
         `  sender +${f1(row.sender).padStart(5)} MiB  receiver +${f1(row.receiver).padStart(5)} MiB  CPU ${f1(row.cpu).padStart(5)} s`;
       if (r.card) {
         line +=
@@ -486,6 +521,7 @@ export async function run({ server }) {
     a.remove();
     b.remove();
     rmSync(dir, { recursive: true, force: true });
+    if (OTHER) rmSync(OTHER_DIR, { recursive: true, force: true });
   }
   const of = (kind, key) => median(rows.filter((r) => r.kind === kind).map((r) => r[key]));
   const baseline = mbps(of('baseline', 'seconds'));
@@ -502,6 +538,11 @@ export async function run({ server }) {
   show('plain-JS baseline', baseline, '-', 'baseline');
   show('Twain, pick to verified', twain, (twain / baseline).toFixed(2), 'twain');
   show('Twain, after hashing', afterHash, (afterHash / baseline).toFixed(2), '');
+  if (OTHER) {
+    const other = mbps(of('other', 'seconds'));
+    show('other build, pick to verified', other, (other / baseline).toFixed(2), 'other');
+    console.log(`   Twain / other build: ${(twain / other).toFixed(2)} (MB/s), CPU per file ${(of('twain', 'cpu') / of('other', 'cpu')).toFixed(2)}`);
+  }
   console.log(`   CPU per file, Twain / baseline: ${cpuRatio.toFixed(2)} (both browsers' process trees; less noisy than rates)`);
   console.log('   (targets: ratio >= 0.9; extra peak memory <= 64 MiB per side, saving included)');
 }

@@ -21,20 +21,21 @@ for (const n of names) {
   }
 }
 
+// Loaded before wrangler dev starts: a benchmark may put static assets in place when it loads (files.mjs does).
+const modules = new Map();
+for (const name of names) {
+  try {
+    modules.set(name, await all[name]());
+  } catch (e) {
+    if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.log(`\n== ${name}: not available in this checkout`);
+  }
+}
+
 const server = await startWrangler();
 let failed = false;
 try {
-  for (const name of names) {
-    let mod;
-    try {
-      mod = await all[name]();
-    } catch (e) {
-      if (e.code === 'ERR_MODULE_NOT_FOUND') {
-        console.log(`\n== ${name}: not available in this checkout`);
-        continue;
-      }
-      throw e;
-    }
+  for (const [name, mod] of modules) {
     console.log(`\n== ${name}`);
     try {
       await mod.run({ server });
