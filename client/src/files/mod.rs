@@ -16,7 +16,8 @@
 //!   together with the resume snapshot in one IndexedDB transaction ([`Storage::put_batch`]), keyed by the
 //!   batch's first chunk number (so a partial batch stored when the channel closed and the rest stored after the
 //!   resume never overwrite each other), and the pump awaits that write before it polls again. The engine hashes
-//!   chunks as they arrive; only a transfer restored after a reload has its stored Blobs read back and hashed at
+//!   chunks as they arrive; at the end the driver checks that the stored Blobs add up to the file's size
+//!   ([`Output::Confirm`]). Only a transfer restored after a reload has its stored Blobs read back and hashed at
 //!   the end (in a separate task, so sending continues meanwhile). After each batch V8 is nudged to collect the
 //!   written `Blob`s, whose bytes Chromium otherwise keeps in memory until the next garbage collection
 //!   ([`io::nudge_gc`]).
@@ -636,6 +637,10 @@ impl FilesDriver {
                 Output::Read(request) => self.read(request).await,
                 Output::Store(batch) => self.store(batch).await,
                 Output::SaveSnapshot(snapshot) => self.save_snapshot(snapshot).await,
+                Output::Confirm {
+                    transfer_id,
+                    digest,
+                } => self.confirm(transfer_id, digest).await,
                 Output::Verify(id) => {
                     // Hashing a big file takes a while: sending and receiving go on meanwhile.
                     if let Some(this) = self.this() {
@@ -754,6 +759,37 @@ impl FilesDriver {
             self.transfers
                 .borrow_mut()
                 .store_failed(snapshot.transfer_id, &e.to_string());
+        }
+    }
+
+    /// A transfer hashed as it arrived is all stored: checks that every stored part is there (their sizes add up to
+    /// the file's, read from the Blob handles without reading their bytes) before its digest is compared.
+    async fn confirm(&self, id: TransferId, digest: [u8; 32]) {
+        let Some(size) = self.transfers.borrow().get(id).map(|t| t.meta.size) else {
+            return; // cancelled meanwhile
+        };
+        let result = match self.storage.chunks(&id.to_hex()).await {
+            Ok(parts) => {
+                let stored: f64 = parts.iter().map(|p| p.size()).sum();
+                if stored == size as f64 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "part of it is missing from storage ({} of {} stored)",
+                        format_bytes(stored as u64),
+                        format_bytes(size)
+                    ))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => {
+                if let Err(e) = self.transfers.borrow_mut().verified(id, digest) {
+                    web_sys::console::warn_1(&e.to_string().into());
+                }
+            }
+            Err(e) => self.transfers.borrow_mut().store_failed(id, &e),
         }
     }
 

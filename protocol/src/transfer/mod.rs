@@ -19,7 +19,8 @@
 //!       Read(r)       -> read r.len bytes at r.offset (Blob.slice), then read_done(&r, bytes) / read_failed
 //!       Store(batch)  -> write batch.bytes + batch.snapshot in one IndexedDB transaction, then stored(id, seq)
 //!       SaveSnapshot(s) -> persist s                          Discard(id) -> delete its batches and snapshot
-//!       Verify(id)    -> (restored transfers only) hash its stored batches in order, then verified(id, digest)
+//!       Confirm{id, digest} -> check its stored batches add up to the file's size, then verified(id, digest)
+//!       Verify(id)    -> (restored transfers) hash its stored batches in order, then verified(id, digest)
 //!       Event(e)      -> update the UI (on Received: the batches are the file; drop its snapshot)
 //!       WaitForBufferedAmountLow -> stop; poll again on `bufferedamountlow` (threshold LOW_WATER)
 //!       Idle          -> stop; poll again after the next input
@@ -154,9 +155,15 @@ pub enum Output {
     Store(StoreBatch),
     /// Persist this snapshot of a new incoming transfer (nothing stored yet), so a reload can resume it.
     SaveSnapshot(IncomingSnapshot),
+    /// Every byte of a transfer received entirely by this engine is stored, and `digest` is the SHA-256 of the
+    /// bytes handed to storage (hashed as they arrived; see [`receiver`]). Check that the stored batches are all
+    /// there (their sizes add up to the file's), then call `verified(transfer_id, digest)`, or `store_failed`.
+    Confirm {
+        transfer_id: TransferId,
+        digest: [u8; 32],
+    },
     /// Every byte of a transfer restored after a reload is stored: read its batches in order, feed them to a
-    /// [`Sha256`], then call `verified(transfer_id, digest)`. (Transfers received entirely by this engine are
-    /// hashed as their chunks arrive and need no second pass; see [`receiver`].)
+    /// [`Sha256`], then call `verified(transfer_id, digest)`.
     Verify(TransferId),
     /// Delete every stored batch and the snapshot of this incoming transfer.
     Discard(TransferId),

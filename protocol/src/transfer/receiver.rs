@@ -1,16 +1,17 @@
 //! The receiving side: accepts offers, checks every chunk, batches them for storage, asks for verification,
 //! and resumes after a reconnect or a reload.
 //!
-//! Per transfer: `Receiving` (chunks arrive; batches go to storage) → gone (received, or cancelled and
-//! discarded). `Interrupted` means the sender no longer has the file: what was stored stays, and a retry or the
-//! next reconnect asks again.
+//! Per transfer: `Receiving` (chunks arrive; batches go to storage) → `Verifying` (every byte stored; the client
+//! checks what it stored) → gone (received, or cancelled and discarded). `Interrupted` means the sender no longer
+//! has the file: what was stored stays, and a retry or the next reconnect asks again.
 //!
 //! # Checking the SHA-256
 //!
 //! Every accepted chunk is hashed as it goes into its batch, in file order, so when the last batch is stored the
-//! digest of exactly the bytes handed to storage is known at once: no second pass over 200 MB at the end. A
-//! transfer restored after a reload has part of its bytes only on disk; those are not hashed again on every page
-//! load. Instead, once everything is stored it goes to `Verifying` and the client reads every stored batch back
+//! digest of exactly the bytes handed to storage is known at once: no second pass over 200 MB at the end. The
+//! client only confirms that every stored batch is there (their sizes add up, [`Output::Confirm`]) before the
+//! digest is compared. A transfer restored after a reload has part of its bytes only on disk; those are not
+//! hashed again on every page load. Instead, once everything is stored the client reads every stored batch back
 //! and hashes it ([`Output::Verify`]), so bytes that spent time on disk are checked as they are there.
 
 use std::collections::VecDeque;
@@ -411,8 +412,8 @@ impl Receiver {
         }
     }
 
-    /// The SHA-256 of everything stored for a transfer in [`Output::Verify`]. A match completes it; a mismatch
-    /// ends it as damaged and discards the data.
+    /// The SHA-256 of everything stored for a transfer in [`Output::Verify`] (or the digest of
+    /// [`Output::Confirm`]). A match completes it; a mismatch ends it as damaged and discards the data.
     pub fn verified(
         &mut self,
         transfer_id: TransferId,
@@ -550,8 +551,8 @@ impl Receiver {
         self.incoming.is_empty()
     }
 
-    /// Once every byte is received and stored: concludes from the running digest, or (for a transfer restored
-    /// from storage) asks the client to hash what it stored.
+    /// Once every byte is received and stored: asks the client to confirm the stored batches are all there (with
+    /// the running digest), or, for a transfer restored from storage, to hash what it stored.
     fn check_done(&mut self, i: usize) {
         let t = &mut self.incoming[i];
         if t.state == InState::Receiving
@@ -559,16 +560,14 @@ impl Receiver {
             && t.pending.is_empty()
             && t.in_flight.is_empty()
         {
-            match t.hasher.take() {
-                Some(hasher) => {
-                    let id = t.id;
-                    self.conclude(id, hasher.finalize());
-                }
-                None => {
-                    t.state = InState::Verifying;
-                    self.out.push_back(Output::Verify(t.id));
-                }
-            }
+            t.state = InState::Verifying;
+            self.out.push_back(match t.hasher.take() {
+                Some(hasher) => Output::Confirm {
+                    transfer_id: t.id,
+                    digest: hasher.finalize(),
+                },
+                None => Output::Verify(t.id),
+            });
         }
     }
 

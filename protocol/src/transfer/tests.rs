@@ -125,6 +125,24 @@ impl Peer {
                 Output::SaveSnapshot(s) => {
                     self.snapshots.insert(s.transfer_id, s);
                 }
+                Output::Confirm {
+                    transfer_id,
+                    digest,
+                } => {
+                    // What the client does: the stored batches must add up to the file.
+                    let size = self.t.get(transfer_id).unwrap().meta.size;
+                    let stored: usize = self
+                        .storage
+                        .range((transfer_id, 0)..=(transfer_id, u32::MAX))
+                        .map(|(_, bytes)| bytes.len())
+                        .sum();
+                    if stored as u64 == size {
+                        self.t.verified(transfer_id, digest).unwrap();
+                    } else {
+                        self.t
+                            .store_failed(transfer_id, "part of it is missing from storage");
+                    }
+                }
                 Output::Verify(id) => {
                     let mut h = Sha256::new();
                     for (_, bytes) in self.storage.range((id, 0)..=(id, u32::MAX)) {
@@ -449,6 +467,29 @@ fn both_tabs_reload_and_the_sender_reopens_the_file() {
         b.errors
     );
     assert_eq!(b.received.get(&id), Some(&data));
+}
+
+#[test]
+fn a_batch_missing_from_storage_fails_the_transfer() {
+    let (mut a, mut b) = pair();
+    let data = content(10, 3 * BATCH_BYTES + 5);
+    let id = a.send(1, "lost.bin", data);
+    run_until_stored(&mut a, &mut b, id, BATCH_BYTES as u64);
+    // The storage loses the first batch (a bug, or someone clearing it) while the rest arrives.
+    b.storage.remove(&(id, 0)).unwrap();
+    run(&mut a, &mut b, 48 * 1024, 10_000);
+    let (reason, by_peer, message) = b.ended(id).unwrap();
+    assert_eq!(
+        (reason, by_peer),
+        (CancelReason::Failed, false),
+        "{message}"
+    );
+    assert!(
+        message.contains("part of it is missing from storage"),
+        "{message}"
+    );
+    assert!(b.storage.is_empty() && b.received.is_empty());
+    assert_eq!(a.ended(id).unwrap().0, CancelReason::Failed);
 }
 
 #[test]
@@ -859,8 +900,18 @@ fn hostile_chunks_are_refused_and_change_nothing() {
         &chunk(GOOD, LAST, piece(LAST)),
         "no more data was expected",
     );
-    // Hashed as it arrived: once the last batch is stored it is complete, with no second pass.
+    // Hashed as it arrived: once the last batch is stored, the client only confirms its batches are all there.
     r.stored(GOOD, B).unwrap();
+    let digest = Sha256::digest(&data);
+    assert_eq!(
+        drain(&mut r),
+        [Output::Confirm {
+            transfer_id: GOOD,
+            digest
+        }]
+    );
+    assert_eq!(r.get(GOOD).unwrap().state, TransferState::Verifying);
+    r.verified(GOOD, digest).unwrap();
     let out = drain(&mut r);
     assert!(out.contains(&Output::SendFrame(PeerFrame::FileComplete {
         transfer_id: GOOD
@@ -994,11 +1045,19 @@ fn zero_byte_file_needs_no_chunks() {
     r.on_open();
     r.handle_text(&PeerFrame::file_offer(GOOD, &meta).encode())
         .unwrap();
+    let digest = Sha256::digest(&data);
     let out = drain(&mut r);
     assert!(
-        out.contains(&Output::Event(Event::Received { transfer_id: GOOD })),
+        out.contains(&Output::Confirm {
+            transfer_id: GOOD,
+            digest
+        }),
         "{out:?}"
     );
+    check_chunk_refused(&mut r, &chunk(GOOD, 0, &[1]), "no more data was expected");
+    r.verified(GOOD, digest).unwrap();
+    let out = drain(&mut r);
+    assert!(out.contains(&Output::Event(Event::Received { transfer_id: GOOD })));
     assert!(out.contains(&Output::SendFrame(PeerFrame::FileComplete {
         transfer_id: GOOD
     })));
