@@ -74,26 +74,38 @@ function browserPid(profile) {
   throw new Error(`no browser process found for ${profile}`);
 }
 
-/** CPU seconds (user + system) used so far by each process of a browser's tree. */
-function treeCpu(root) {
-  const parent = processTable();
+/** `root` and every process below it. */
+function treePids(root) {
   const children = new Map();
-  for (const [pid, ppid] of parent) {
+  for (const [pid, ppid] of processTable()) {
     if (!children.has(ppid)) children.set(ppid, []);
     children.get(ppid).push(pid);
   }
-  const out = new Map();
+  const out = [];
   const stack = [root];
   while (stack.length) {
     const pid = stack.pop();
+    out.push(pid);
+    stack.push(...(children.get(pid) || []));
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) in a /proc stat line of a process or a thread. */
+function statCpu(stat) {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** CPU seconds (user + system) used so far by each process of a browser's tree. */
+function treeCpu(root) {
+  const out = new Map();
+  for (const pid of treePids(root)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, (Number(fields[11]) + Number(fields[12])) / TICKS);
+      out.set(pid, statCpu(readFileSync(`/proc/${pid}/stat`, 'utf8')));
     } catch {
       // gone
     }
-    stack.push(...(children.get(pid) || []));
   }
   return out;
 }
@@ -101,7 +113,7 @@ function treeCpu(root) {
 /** CPU seconds used so far by each thread of a browser's tree, keyed "process kind/thread name" (summed). */
 function threadCpu(root) {
   const out = new Map();
-  for (const pid of treeCpu(root).keys()) {
+  for (const pid of treePids(root)) {
     const kind = kindOf(pid);
     let tids = [];
     try {
@@ -113,9 +125,8 @@ function threadCpu(root) {
       try {
         const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
         const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         const key = `${kind}/${name}`;
-        out.set(key, (out.get(key) || 0) + (Number(fields[11]) + Number(fields[12])) / TICKS);
+        out.set(key, (out.get(key) || 0) + statCpu(stat));
       } catch {
         // gone
       }
@@ -169,22 +180,13 @@ function kindOf(pid) {
 
 /** RSS (bytes) of `root` and each of its descendants. */
 function treeRssByPid(root) {
-  const parent = processTable();
-  const children = new Map();
-  for (const [pid, ppid] of parent) {
-    if (!children.has(ppid)) children.set(ppid, []);
-    children.get(ppid).push(pid);
-  }
   const out = new Map();
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop();
+  for (const pid of treePids(root)) {
     try {
       out.set(pid, Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE);
     } catch {
       // gone
     }
-    stack.push(...(children.get(pid) || []));
   }
   return out;
 }
@@ -350,15 +352,20 @@ async function baselineRun({ sender, receiver }, path) {
 
 const status = (page) => page.locator('.room-title').getByRole('status');
 
+/** Waits until both pages say they are connected to each other. */
+async function waitPaired(a, b) {
+  for (const p of [a, b]) {
+    await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
+  }
+}
+
 /** Creates a room at `path` (the client served there) with both browsers connected; returns its link. */
 async function twainRoom(server, a, b, path = '/') {
   await a.page.goto(server.url + path);
   await a.page.getByRole('button', { name: 'New room' }).click();
   await a.page.waitForURL(/#\/r\//, { timeout: T });
   await b.page.goto(a.page.url());
-  for (const p of [a, b]) {
-    await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
-  }
+  await waitPaired(a, b);
   return a.page.url();
 }
 
@@ -367,9 +374,7 @@ async function enterRoom(a, b, url) {
   if (a.page.url() === url && b.page.url() === url) return;
   for (const p of [a, b]) await p.page.goto('about:blank');
   for (const p of [a, b]) await p.page.goto(url);
-  for (const p of [a, b]) {
-    await status(p.page).filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
-  }
+  await waitPaired(a, b);
 }
 
 /** Serves the other build under /other/ (its index.html loads its own pkg). Done when this module is loaded, which

@@ -15,22 +15,10 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::Blob;
 
+mod common;
+use common::{cleanup, db_name, open};
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn db_name(test: &str) -> String {
-    format!("twain-test-{test}-{}", new_id())
-}
-
-async fn open(name: &str) -> Storage {
-    Storage::open_named(name).await.expect("open database")
-}
-
-async fn cleanup(storage: Storage, name: &str) {
-    drop(storage);
-    Storage::delete_database(name)
-        .await
-        .expect("delete database");
-}
 
 fn message(room: &str, id: &str, text: &str) -> StoredMessage {
     StoredMessage {

@@ -772,7 +772,7 @@ impl FilesDriver {
             Ok(parts) => {
                 let stored: f64 = parts.iter().map(|p| p.size()).sum();
                 if stored == size as f64 {
-                    Ok(())
+                    Ok(digest)
                 } else {
                     Err(format!(
                         "part of it is missing from storage ({} of {} stored)",
@@ -783,14 +783,7 @@ impl FilesDriver {
             }
             Err(e) => Err(e.to_string()),
         };
-        match result {
-            Ok(()) => {
-                if let Err(e) = self.transfers.borrow_mut().verified(id, digest) {
-                    web_sys::console::warn_1(&e.to_string().into());
-                }
-            }
-            Err(e) => self.transfers.borrow_mut().store_failed(id, &e),
-        }
+        self.checked(id, result);
     }
 
     /// Reads back what was stored for a transfer and hashes it.
@@ -802,6 +795,12 @@ impl FilesDriver {
         if self.stopped.get() {
             return;
         }
+        self.checked(id, result);
+        self.wake.notify();
+    }
+
+    /// Hands the engine the digest of what was stored, or why it could not be checked.
+    fn checked(&self, id: TransferId, result: Result<[u8; 32], String>) {
         match result {
             Ok(digest) => {
                 if let Err(e) = self.transfers.borrow_mut().verified(id, digest) {
@@ -810,7 +809,6 @@ impl FilesDriver {
             }
             Err(e) => self.transfers.borrow_mut().store_failed(id, &e),
         }
-        self.wake.notify();
     }
 
     async fn on_event(&self, event: Event) {

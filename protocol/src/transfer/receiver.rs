@@ -429,16 +429,6 @@ impl Receiver {
                 t.meta.name
             )));
         }
-        self.conclude(transfer_id, digest);
-        Ok(())
-    }
-
-    /// Compares the digest of what was stored with the announced one: received, or damaged and discarded.
-    fn conclude(&mut self, transfer_id: TransferId, digest: [u8; 32]) {
-        let Some(i) = self.find(transfer_id) else {
-            return;
-        };
-        let t = &self.incoming[i];
         if hex(&digest) == t.meta.sha256 {
             self.remove(transfer_id);
             self.closed.insert(transfer_id, Outcome::Completed);
@@ -452,6 +442,7 @@ impl Receiver {
             );
             self.fail(transfer_id, CancelReason::Damaged, &text);
         }
+        Ok(())
     }
 
     /// The person cancels an incoming transfer: its data is discarded. Returns whether it existed.
