@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText as waitText, waitConnected, send } from './support/room.mjs';
+import { T, suite, status, messages, assertText as waitText, waitConnected, send, storedIdentity } from './support/room.mjs';
 import { attachFiles, fileCard, percent, waitPercent, FILE_T } from './support/files.mjs';
 
 const SUITE = 'identity';
@@ -58,24 +58,6 @@ async function pair(a, b, { keepNothing = false } = {}) {
     throw e;
   }
   return link;
-}
-
-async function myId(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const get = open.result.transaction('identity').objectStore('identity').get('me');
-          get.onsuccess = () => {
-            open.result.close();
-            resolve(get.result?.peer_id);
-          };
-          get.onerror = () => reject(get.error);
-        };
-      }),
-  );
 }
 
 /** Every record of this browser's database, JSON-safe (Blobs as their size, CryptoKeys as their type). */
@@ -149,7 +131,7 @@ test('two peers prove their identities, compare the safety code and mark each ot
   assert.match(codeA, /^\d{4} \d{4} \d{4} \d{4} \d{4}$/);
   assert.equal(codeA, codeB, 'the two browsers derive the same safety code');
   const dialog = a.page.getByRole('dialog', { name: 'Safety code' });
-  assert.ok((await dialog.textContent()).includes(await myId(a.page)), 'the dialog shows the identity ids');
+  assert.ok((await dialog.textContent()).includes(await storedIdentity(a.page)), 'the dialog shows the identity ids');
   await screenshot(a.page, SUITE, 'safety-code');
 
   await a.page.getByRole('button', { name: 'Mark as verified' }).click();
@@ -170,12 +152,12 @@ test('two peers prove their identities, compare the safety code and mark each ot
   assert.equal(await page_alerts(a.page), 0);
 
   // Renaming keeps the identity (and so the verified state).
-  const before = await myId(b.page);
+  const before = await storedIdentity(b.page);
   await b.page.locator('details.me summary').first().click();
   await b.page.getByRole('textbox', { name: 'Your name' }).fill('Bob Renamed');
   await b.page.getByRole('button', { name: 'Save name' }).click();
   await waitText(status(a.page), /Connected to Bob Renamed/);
-  assert.equal(await myId(b.page), before, 'renaming keeps the key and the id');
+  assert.equal(await storedIdentity(b.page), before, 'renaming keeps the key and the id');
   await heading(a.page).getByText('Verified').waitFor({ timeout: T });
 
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
@@ -193,11 +175,11 @@ test('a peer that resets its identity is flagged as a different identity on retu
   await a.page.getByRole('button', { name: 'Safety code' }).click();
   await a.page.getByRole('button', { name: 'Mark as verified' }).click();
   await heading(a.page).getByText('Verified').waitFor({ timeout: T });
-  const oldId = await myId(b.page);
+  const oldId = await storedIdentity(b.page);
 
   await resetIdentity(b.page);
   await waitConnected(b.page);
-  assert.notEqual(await myId(b.page), oldId, 'a new key gives a new id');
+  assert.notEqual(await storedIdentity(b.page), oldId, 'a new key gives a new id');
 
   await alert(a.page, CHANGED_WARNING).waitFor({ timeout: T });
   assert.equal(await heading(a.page).getByText('Verified').count(), 0, 'a changed key is not verified');
@@ -537,7 +519,7 @@ test('export everything as a zip, then delete everything: the data is gone and a
   ]);
   await chooser.setFiles([file]);
   await waitText(messages(a.page).getByRole('article', { name: 'File report.txt', exact: true }), /Received · /);
-  const oldId = await myId(a.page);
+  const oldId = await storedIdentity(a.page);
 
   // Settings, reachable from the top bar.
   await a.page.getByRole('link', { name: 'Settings' }).click();
@@ -601,7 +583,7 @@ test('export everything as a zip, then delete everything: the data is gone and a
   for (const store of ['rooms', 'messages', 'files', 'chunks']) {
     assert.equal(db[store].length, 0, `${store} is empty after deleting everything`);
   }
-  const newId = await myId(a.page);
+  const newId = await storedIdentity(a.page);
   assert.ok(newId && newId !== oldId, 'a new identity starts');
   assert.ok(!JSON.stringify(db).includes('please keep this'));
   await screenshot(a.page, SUITE, 'after-delete-all');

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, assertText, waitConnected, nameOf } from './support/room.mjs';
+import { T, suite, status, assertText, waitConnected, nameOf, storedIdentity } from './support/room.mjs';
 
 const SUITE = 'moderation';
 const REMOVED = 'The owner of this room removed you from it.';
@@ -45,26 +45,6 @@ async function allPeerConnectionsClosed(page) {
 
 async function openPeerConnections(page) {
   return page.evaluate(() => window.__pcs.filter((pc) => pc.signalingState !== 'closed').length);
-}
-
-/** The identity id this browser stores (IndexedDB `twain`, store `identity`, key `me`). */
-function storedIdentity(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const get = db.transaction('identity').objectStore('identity').get('me');
-          get.onsuccess = () => {
-            db.close();
-            resolve(get.result?.peer_id ?? null);
-          };
-          get.onerror = () => reject(get.error);
-        };
-      }),
-  );
 }
 
 /** Deletes the app's whole database (identity, rooms, history), as clearing the site's data would. */

@@ -98,6 +98,23 @@ pub struct RoomRecord {
     pub owner_secret: Option<String>,
 }
 
+impl RoomRecord {
+    /// A room first opened at `now_ms`, with nothing known about the other person yet.
+    pub fn new(room_id: &str, created_by_me: bool, now_ms: f64) -> RoomRecord {
+        RoomRecord {
+            room_id: room_id.to_string(),
+            created_by_me,
+            first_opened_ms: now_ms,
+            last_opened_ms: now_ms,
+            peer_name: None,
+            peer_id: None,
+            peer_public_key: None,
+            peer_verified: false,
+            owner_secret: None,
+        }
+    }
+}
+
 /// What a stored message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -363,17 +380,7 @@ impl Storage {
         let existing = request(&js(store.get(&room_id.into()))?, Some(&tx)).await?;
         let now = now();
         let room = if existing.is_undefined() {
-            RoomRecord {
-                room_id: room_id.to_string(),
-                created_by_me,
-                first_opened_ms: now,
-                last_opened_ms: now,
-                peer_name: None,
-                peer_id: None,
-                peer_public_key: None,
-                peer_verified: false,
-                owner_secret: None,
-            }
+            RoomRecord::new(room_id, created_by_me, now)
         } else {
             let mut room: RoomRecord = from_js(existing)?;
             room.created_by_me |= created_by_me;

@@ -86,3 +86,23 @@ export async function send(page, text) {
   await box.fill(text);
   await box.press('Enter');
 }
+
+/** The identity id this browser stores (IndexedDB `twain`, store `identity`, key `me`). */
+export function storedIdentity(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const get = db.transaction('identity').objectStore('identity').get('me');
+          get.onsuccess = () => {
+            db.close();
+            resolve(get.result?.peer_id ?? null);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+  );
+}

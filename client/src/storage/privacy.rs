@@ -178,20 +178,9 @@ impl Storage {
             IdbTransactionMode::Readwrite,
         )?;
         let result: Result<()> = (|| {
-            let record = room.record.unwrap_or_else(|| {
-                let now = js_sys::Date::now();
-                RoomRecord {
-                    room_id: room_id.to_string(),
-                    created_by_me: false,
-                    first_opened_ms: now,
-                    last_opened_ms: now,
-                    peer_name: None,
-                    peer_id: None,
-                    peer_public_key: None,
-                    peer_verified: false,
-                    owner_secret: None,
-                }
-            });
+            let record = room
+                .record
+                .unwrap_or_else(|| RoomRecord::new(room_id, false, js_sys::Date::now()));
             js(object_store(&tx, ROOMS)?.put(&to_js(&record)?))?;
             let messages = object_store(&tx, MESSAGES)?;
             for m in room.messages.values() {

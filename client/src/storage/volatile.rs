@@ -107,17 +107,9 @@ impl Volatile {
     ) -> Option<Result<RoomRecord>> {
         self.with_room(room_id, |room| {
             let now = js_sys::Date::now();
-            let record = room.record.get_or_insert_with(|| RoomRecord {
-                room_id: room_id.to_string(),
-                created_by_me,
-                first_opened_ms: now,
-                last_opened_ms: now,
-                peer_name: None,
-                peer_id: None,
-                peer_public_key: None,
-                peer_verified: false,
-                owner_secret: None,
-            });
+            let record = room
+                .record
+                .get_or_insert_with(|| RoomRecord::new(room_id, created_by_me, now));
             record.created_by_me |= created_by_me;
             record.last_opened_ms = now;
             Ok(record.clone())
