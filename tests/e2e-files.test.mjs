@@ -12,6 +12,7 @@ import { deflateSync } from 'node:zlib';
 import { startWrangler } from './support/wrangler.mjs';
 import { openPeer, screenshot } from './support/browser.mjs';
 import { attachFiles as attach, fileCard, percent, waitPercent } from './support/files.mjs';
+import { assertText, createRoom, messages, status, waitConnected as waitConnectedWithin } from './support/room.mjs';
 
 const SUITE = 'files';
 const T = 120_000; // generous: a noisy 2-core machine moving tens of megabytes
@@ -113,25 +114,15 @@ function gradientPng(width, height) {
 
 // ----- the page -----
 
-const status = (page) => page.locator('.room-title').getByRole('status');
-const messages = (page) => page.getByRole('log', { name: 'Messages' });
 const card = fileCard;
-
-async function waitText(locator, re, timeout = T) {
-  await locator.filter({ hasText: re }).first().waitFor({ state: 'visible', timeout });
-}
-
-async function waitConnected(page) {
-  await waitText(status(page), /^Connected to /);
-}
+// This suite's generous timeout for the shared helpers.
+const waitText = (locator, re, timeout = T) => assertText(locator, re, timeout);
+const waitConnected = (page) => waitConnectedWithin(page, T);
 
 /** Opens a room on A and joins it from B; both connected. */
 async function pair(aLabel, bLabel) {
   const a = await peer(aLabel);
-  await a.page.goto(server.url);
-  await a.page.getByRole('button', { name: 'New room' }).click();
-  await a.page.waitForURL(/#\/r\//, { timeout: T });
-  const link = a.page.url();
+  const link = await createRoom(a.page, server.url);
   const b = await peer(bLabel);
   await b.page.goto(link);
   await waitConnected(a.page);
