@@ -88,6 +88,12 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
   await messages(b.page).getByText('after reload', { exact: true }).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'after-reload');
+  // Presence lines tell what happened while each was there: B saw A leave and come back; A, reloading, saw
+  // nobody arrive (B was there all along), and B, who came in while A waited, saw no arrival either.
+  await messages(b.page).getByText(`${aliceName} joined the room.`).waitFor({ timeout: T });
+  assert.equal(await messages(b.page).getByText(`${aliceName} left the room.`).count(), 1);
+  assert.equal(await messages(b.page).getByText(/ joined the room\.$/).count(), 1);
+  assert.equal(await messages(a.page).getByText(/ joined the room\.$/).count(), 1, 'only the live arrival of B');
 
   // A third person is refused with the reason.
   const c = await peer('carol');

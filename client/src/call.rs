@@ -299,7 +299,7 @@ impl CallController {
     /// Feeds a session event: call frames, the other person's name, and the end of a pairing.
     pub fn on_session_event(&self, event: &SessionEvent) {
         match event {
-            SessionEvent::PeerArrived(peer) => {
+            SessionEvent::PeerArrived(peer, _) => {
                 let name = peer.name.clone();
                 // A new pairing means a new peer connection: a call on the old one is over.
                 with(&self.inner, |s, fx| {

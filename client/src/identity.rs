@@ -306,7 +306,7 @@ impl TrustController {
     /// Every event of the room's session.
     pub fn on_session_event(&self, event: &SessionEvent) {
         match event {
-            SessionEvent::PeerArrived(peer) => {
+            SessionEvent::PeerArrived(peer, _) => {
                 self.pairing.set(self.pairing.get() + 1);
                 *self.peer.borrow_mut() = Some(peer.clone());
                 self.peer_key.borrow_mut().take();

@@ -24,7 +24,7 @@ use crate::components::settings::RoomDataPanel;
 use crate::components::verify::{TrustPanel, VerifiedBadge};
 use crate::files::{use_files, FilesDriver};
 use crate::identity::{use_trust, TrustController};
-use crate::net::session::{LinkStatus, Me, Session, SessionEvent};
+use crate::net::session::{Arrival, LinkStatus, Me, Session, SessionEvent};
 use crate::state::{Action, RoomState};
 use crate::storage::{MessageKind, Storage, StoredMessage};
 
@@ -101,9 +101,10 @@ impl Handler {
         self.trust.on_session_event(&event);
         match event {
             SessionEvent::Status(status) => self.dispatch.dispatch(Action::Status(status)),
-            SessionEvent::PeerArrived(peer) => {
+            SessionEvent::PeerArrived(peer, arrival) => {
                 self.remember_peer(&peer);
-                if !self.present.replace(true) {
+                // Only an arrival seen live is news: after our own reload the other person was there all along.
+                if !self.present.replace(true) && arrival == Arrival::Joined {
                     self.system(format!("{} joined the room.", peer.name));
                 }
                 *self.peer.borrow_mut() = Some(peer.clone());

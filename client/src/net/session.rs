@@ -37,11 +37,21 @@ pub enum LinkStatus {
     Closed { code: u16, message: String },
 }
 
+/// How the other person came to be in the room with us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// They were already in the room when we joined it (our page loaded, or our socket reconnected).
+    AlreadyThere,
+    /// They joined while we were in the room.
+    Joined,
+}
+
 #[derive(Debug)]
 pub enum SessionEvent {
     Status(LinkStatus),
-    /// The signaling worker introduced the other person (joined, or already there).
-    PeerArrived(PeerInfo),
+    /// The signaling worker introduced the other person: they came in while we were here, or were already here
+    /// when we (re)joined.
+    PeerArrived(PeerInfo, Arrival),
     /// The other person's socket closed.
     PeerDeparted(String),
     /// A valid frame from the other browser.
@@ -375,7 +385,7 @@ impl Inner {
                 self.retries = 0;
                 self.ice_servers = ice_servers;
                 match peer {
-                    Some(peer) => self.pair(peer, polite, epoch, events),
+                    Some(peer) => self.pair(peer, Arrival::AlreadyThere, polite, epoch, events),
                     None => {
                         if self.peer_info.take().is_some() {
                             self.had_peer = true;
@@ -388,7 +398,7 @@ impl Inner {
                 peer,
                 polite,
                 epoch,
-            } => self.pair(peer, polite, epoch, events),
+            } => self.pair(peer, Arrival::Joined, polite, epoch, events),
             ServerFrame::PeerLeft { peer_id } => {
                 if self
                     .peer_info
@@ -429,7 +439,14 @@ impl Inner {
     }
 
     /// A new pairing with `peer`: a fresh peer connection with the role the worker assigned.
-    fn pair(&mut self, peer: PeerInfo, polite: bool, epoch: u64, events: &mut Vec<SessionEvent>) {
+    fn pair(
+        &mut self,
+        peer: PeerInfo,
+        arrival: Arrival,
+        polite: bool,
+        epoch: u64,
+        events: &mut Vec<SessionEvent>,
+    ) {
         self.drop_peer(events);
         self.epoch = epoch;
         if self
@@ -440,7 +457,7 @@ impl Inner {
             self.unacked.clear(); // meant for somebody else
         }
         self.peer_info = Some(peer.clone());
-        events.push(SessionEvent::PeerArrived(peer));
+        events.push(SessionEvent::PeerArrived(peer, arrival));
         let weak = self.self_ref.clone();
         let on_peer: Rc<dyn Fn(PeerEvent)> = Rc::new(move |event| {
             with_weak(&weak, |s, events| {
