@@ -178,13 +178,33 @@ test('chat is peer to peer: it keeps flowing while the signaling server is down,
   await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/, 2 * T);
 });
 
-test('the room works on a phone-sized screen', async () => {
-  const a = await peer('phone', { viewport: { width: 375, height: 700 } });
+test('the room works on a phone-sized screen: the conversation and the composer fit on it', async () => {
+  const phone = { viewport: { width: 375, height: 700 } };
+  const a = await peer('phone', phone);
   await createRoom(a.page, env.server.url);
   await assertText(status(a.page), /Waiting for the other person/);
-  const overflow = await a.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `no horizontal scrolling on a phone (overflow ${overflow}px)`);
+  const overflow = (p) => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok((await overflow(a.page)) <= 0, `no horizontal scrolling on a phone (overflow ${await overflow(a.page)}px)`);
   await screenshot(a.page, SUITE, 'phone');
+
+  // Connected, the owner's page carries the most: identity note, owner tools, call buttons. Still, with a long
+  // conversation, the newest message and the composer are on screen without scrolling the page.
+  const b = await peer('phone-b', phone);
+  await b.page.goto(a.page.url());
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  for (let i = 1; i <= 15; i++) await send(i % 2 ? b.page : a.page, `phone message ${i}`);
+  await messages(a.page).getByText('phone message 15', { exact: true }).waitFor({ timeout: T });
+  for (const p of [a.page, b.page]) {
+    const box = await p.getByRole('textbox', { name: 'Message' }).boundingBox();
+    assert.ok(box.y >= 0 && box.y + box.height <= 700, `the composer is on screen (${box.y}..${box.y + box.height})`);
+    const log = await messages(p).boundingBox();
+    assert.ok(log.height >= 150, `the conversation has room (${log.height}px)`);
+    const last = await messages(p).getByText('phone message 15', { exact: true }).boundingBox();
+    assert.ok(last.y >= log.y && last.y + last.height <= log.y + log.height + 1, 'the newest message is in view');
+    assert.ok((await overflow(p)) <= 0, 'no horizontal scrolling when connected');
+  }
+  await screenshot(a.page, SUITE, 'phone-connected');
 });
 
 function escape(s) {

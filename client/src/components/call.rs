@@ -90,9 +90,9 @@ pub fn call_panel(props: &CallPanelProps) -> Html {
             html! {
                 <div class="call-bar">
                     <button aria-label="Start audio call" disabled={!props.connected} title={why.clone()}
-                        onclick={on(|c| c.start(false))}>{ "📞 Audio call" }</button>
+                        onclick={on(|c| c.start(false))}>{ phone_icon() }{ "Audio call" }</button>
                     <button aria-label="Start video call" disabled={!props.connected} title={why}
-                        onclick={on(|c| c.start(true))}>{ "🎥 Video call" }</button>
+                        onclick={on(|c| c.start(true))}>{ camera_icon() }{ "Video call" }</button>
                 </div>
             }
         }
@@ -218,4 +218,23 @@ fn screen_share_supported() -> bool {
         .filter(|d| !d.is_undefined())
         .and_then(|d| js_sys::Reflect::get(&d, &"getDisplayMedia".into()).ok())
         .is_some_and(|f| f.is_function())
+}
+
+/// A handset outline, drawn in the text colour (emoji depend on the fonts a system has; this does not).
+fn phone_icon() -> Html {
+    html! {
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+            <path d="M5 3h4l2 5-2.5 1.5a11 11 0 0 0 6 6L16 13l5 2v4a2 2 0 0 1-2 2A17 17 0 0 1 3 5a2 2 0 0 1 2-2z" />
+        </svg>
+    }
+}
+
+/// A video camera outline, drawn in the text colour.
+fn camera_icon() -> Html {
+    html! {
+        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+            <rect x="2" y="6" width="13" height="12" rx="2" />
+            <path d="M15 10l6-3.5v11L15 14z" />
+        </svg>
+    }
 }
