@@ -179,6 +179,41 @@ async function download(page, name) {
   return { path, name: dl.suggestedFilename() };
 }
 
+/** Runs one IndexedDB request on Twain's database, in the page: `what` is 'files' (every file record) or
+ * 'parts' (the number of stored parts of the transfer `id`). */
+function queryDb(page, what, id) {
+  return page.evaluate(
+    ([what, id]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const req =
+            what === 'files'
+              ? db.transaction('files').objectStore('files').getAll()
+              : db.transaction('chunks').objectStore('chunks').count(IDBKeyRange.bound([id, -Infinity], [id, Infinity]));
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            db.close();
+            resolve(req.result);
+          };
+        };
+      }),
+    [what, id],
+  );
+}
+
+/** The transfer id of the file named `name` in this browser's storage. */
+async function transferIdOf(page, name) {
+  const file = (await queryDb(page, 'files')).find((f) => f.name === name);
+  assert.ok(file, `${name} is stored`);
+  return file.transfer_id;
+}
+
+/** Number of stored parts (IndexedDB `chunks` records) of a transfer, by id. */
+const partsOfTransfer = (page, id) => queryDb(page, 'parts', id);
+
 /** Number of stored file parts (IndexedDB `chunks` records) of the transfer named `name`, in this browser. */
 async function storedParts(page, name) {
   return page.evaluate(
@@ -317,6 +352,19 @@ test('a 50 MB file and small ones cross at once while chatting, survive a reload
   const again = await download(b.page, 'big file.bin');
   assert.equal(await sha256File(again.path), bigSha, 'still intact after a reload, with the peer gone');
   await screenshot(b.page, SUITE, 'downloadable-after-reload');
+
+  // B sent the picture: after the reload it still shows it, from the copy kept when sending. A file that is not a
+  // picture keeps no copy on the sender's side.
+  await waitText(card(b.page, 'dot.png'), /Delivered · /);
+  await b.page.waitForFunction(() => [...document.images].some((i) => i.alt === 'Preview of dot.png' && i.naturalWidth === 96), null, { timeout: T });
+  const own = await download(b.page, 'dot.png');
+  assert.equal(await sha256File(own.path), sha256(png), 'the kept copy is the picture');
+  assert.equal(await storedParts(b.page, 'empty.txt'), 0, 'no copy of a sent file that is not a picture');
+  const dotId = await transferIdOf(b.page, 'dot.png');
+  assert.equal(await partsOfTransfer(b.page, dotId), 1, 'the copy is one stored part');
+  await card(b.page, 'dot.png').getByRole('button', { name: 'Delete dot.png' }).click();
+  await card(b.page, 'dot.png').waitFor({ state: 'detached', timeout: T });
+  assert.equal(await partsOfTransfer(b.page, dotId), 0, 'deleting a sent picture frees its copy');
 
   // Deleting it frees its storage.
   await card(b.page, 'big file.bin').getByRole('button', { name: 'Delete big file.bin' }).click();

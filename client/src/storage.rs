@@ -158,7 +158,8 @@ pub enum FileState {
     Cancelled,
 }
 
-/// Metadata of a file transfer. Its data, for received files, lives in the `chunks` store.
+/// Metadata of a file transfer. Its data lives in the `chunks` store: a received file's batches, or the copy of a
+/// picture this side sent (one part), kept so it still shows after a reload.
 ///
 /// The file-transfer feature owns the meaning of these fields; add new ones as `Option`/`#[serde(default)]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -622,7 +623,7 @@ impl Storage {
         Ok(files)
     }
 
-    /// Stores one batch of a received file (ideally ~1 MiB: one transaction per batch). Replaces a batch stored
+    /// Stores one batch of a received file, or the copy of a sent picture as batch 0. Replaces a batch stored
     /// under the same index. The transfer's metadata must exist (so [`Storage::forget_room`] can find the data).
     pub async fn put_chunk(&self, transfer_id: &str, batch_index: u32, blob: &Blob) -> Result<()> {
         if let Some(done) = self

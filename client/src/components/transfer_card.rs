@@ -49,27 +49,41 @@ pub fn transfer_card(props: &TransferCardProps) -> Html {
     let local_preview = use_state(|| None::<Rc<ObjectUrl>>);
 
     // A received file: a download (and preview) built from its stored parts, revoked when the card goes away.
+    // A sent picture no longer open on this page (after a reload) uses the copy kept when it was sent, if any.
     {
         let opened = opened.clone();
         let open_error = open_error.clone();
         let storage = ctx.storage.clone();
         let received = !item.from_me && item.phase == Phase::Received;
+        let own_copy = item.from_me && item.phase == Phase::Delivered && item.local.is_none();
         use_effect_with(
-            (item.id.clone(), received, item.size),
-            move |(id, received, size)| {
+            (item.id.clone(), received, own_copy, item.size),
+            move |(id, received, own_copy, size)| {
                 opened.set(None);
-                if *received {
-                    let (id, size) = (id.clone(), *size);
+                let (id, size, received, own_copy) = (id.clone(), *size, *received, *own_copy);
+                if received || own_copy {
                     wasm_bindgen_futures::spawn_local(async move {
-                        let result = match storage.chunks(&id).await {
+                        let parts = storage.chunks(&id).await;
+                        if own_copy {
+                            // Only a whole copy is shown; none (a file that was not a picture) is normal.
+                            let whole = parts.as_ref().is_ok_and(|p| {
+                                !p.is_empty()
+                                    && p.iter().map(|b| b.size() as u64).sum::<u64>() == size
+                            });
+                            if !whole {
+                                return;
+                            }
+                        }
+                        let result = match parts {
                             Ok(parts) => open_parts(&parts, size).await,
                             Err(e) => Err(e.to_string()),
                         };
                         match result {
                             Ok(o) => opened.set(Some(Rc::new(o))),
-                            Err(e) => open_error.set(Some(format!(
+                            Err(e) if received => open_error.set(Some(format!(
                                 "The file is stored but could not be opened: {e}"
                             ))),
+                            Err(_) => {}
                         }
                     });
                 }

@@ -480,6 +480,9 @@ impl FilesDriver {
         if self.stopped.get() {
             return;
         }
+        if image.is_some() {
+            self.keep_own_copy(&hex, &file);
+        }
         self.open_files.borrow_mut().insert(id, file);
         let offered = self.transfers.borrow_mut().send_file(id, meta);
         if offered.is_ok() {
@@ -504,6 +507,21 @@ impl FilesDriver {
             return;
         }
         self.wake.notify();
+    }
+
+    /// Keeps a copy of a picture being sent (at most [`io::MAX_PREVIEW_BYTES`]), so this side still shows it
+    /// after a reload. The browser copies the file into storage by itself (nothing is read into this page), while
+    /// the transfer starts. Without room for it the picture is still sent; only the later preview is missing.
+    fn keep_own_copy(&self, hex: &str, file: &web_sys::File) {
+        let storage = self.storage.clone();
+        let (hex, blob) = (hex.to_string(), web_sys::Blob::from(file.clone()));
+        spawn_local(async move {
+            if let Err(e) = storage.put_chunk(&hex, 0, &blob).await {
+                web_sys::console::warn_1(
+                    &format!("no copy of a sent picture was kept: {e}").into(),
+                );
+            }
+        });
     }
 
     fn fail_item(&self, hex: &str, message: String) {
@@ -893,6 +911,11 @@ impl FilesDriver {
                 record.snapshot = None;
                 if state == FileState::Complete {
                     record.bytes_done = record.size;
+                } else if record.from_me {
+                    // A copy of a picture that never arrived is not worth its space.
+                    if let Err(e) = self.storage.delete_chunks(hex).await {
+                        self.notice(e.to_string());
+                    }
                 }
                 if let Err(e) = self.storage.put_file(&record).await {
                     self.notice(e.to_string());
