@@ -67,6 +67,18 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await messages(a.page).getByText(hostile, { exact: true }).waitFor({ timeout: T });
   assert.equal(await a.page.evaluate(() => window.__pwned), undefined, 'peer text is never parsed as HTML');
   assert.equal(await messages(a.page).locator('img, b').count(), 0);
+
+  // A web address becomes a link (its text is the address, opened in a new tab without a referrer); a script
+  // address does not.
+  await send(b.page, 'The guide: https://example.com/guide?x=1. Not this: javascript:alert(1)');
+  const web = messages(a.page).getByRole('link', { name: 'https://example.com/guide?x=1', exact: true });
+  await web.waitFor({ timeout: T });
+  assert.equal(await web.getAttribute('href'), 'https://example.com/guide?x=1');
+  assert.equal(await web.getAttribute('target'), '_blank');
+  assert.match(await web.getAttribute('rel'), /noopener/);
+  assert.match(await web.getAttribute('rel'), /noreferrer/);
+  assert.equal(await messages(a.page).getByRole('link').count(), 1, 'only the web address is a link');
+  await messages(a.page).getByText('The guide: https://example.com/guide?x=1. Not this: javascript:alert(1)').waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'chatting');
 
   // B renames: A sees the new name.

@@ -11,6 +11,7 @@ pub mod components;
 pub mod export;
 pub mod files;
 pub mod identity;
+pub mod linkify;
 pub mod names;
 pub mod net;
 pub mod notify;

@@ -5,6 +5,7 @@ use yew::prelude::*;
 use crate::components::transfer_card::TransferCard;
 use crate::files::view::FileItem;
 use crate::files::FileCommand;
+use crate::linkify::{self, Segment};
 use crate::storage::{MessageKind, StoredMessage};
 use crate::time;
 
@@ -119,8 +120,14 @@ fn message_row(props: &MessageRowProps) -> Html {
                 <li {class}>
                     <div class="bubble">
                         <span class="author">{ author }</span>
-                        // Peer text is rendered as a text node: never parsed as HTML.
-                        <p class="text">{ &m.text }</p>
+                        // Peer text is rendered as text nodes, never parsed as HTML; web addresses become links
+                        // whose text is the address itself.
+                        <p class="text">{ for linkify::segments(&m.text).into_iter().map(|s| match s {
+                            Segment::Text(t) => html! { { t } },
+                            Segment::Link(url) => html! {
+                                <a href={url.to_string()} target="_blank" rel="noopener noreferrer nofollow">{ url }</a>
+                            },
+                        }) }</p>
                         <span class="meta">
                             { when }
                             if m.from_me {

@@ -1,0 +1,174 @@
+//! Web addresses in chat text, so they can be shown as links. Only `http://` and `https://` addresses become
+//! links (never `javascript:`, `data:` or anything else), and the text of a link is exactly the address, so what
+//! a person sees is where it goes. Everything else stays plain text.
+
+/// A piece of a message: plain text, or a web address to show as a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Link(&'a str),
+}
+
+/// Splits `text` into plain text and web addresses, in order; joined again they give `text` back.
+pub fn segments(text: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    let mut plain_from = 0;
+    let mut at = 0;
+    while let Some(found) = find_scheme(&text[at..]) {
+        let start = at + found;
+        let len = link_len(&text[start..]);
+        if len == 0 {
+            at = start + 1;
+            continue;
+        }
+        if start > plain_from {
+            out.push(Segment::Text(&text[plain_from..start]));
+        }
+        out.push(Segment::Link(&text[start..start + len]));
+        plain_from = start + len;
+        at = plain_from;
+    }
+    if plain_from < text.len() {
+        out.push(Segment::Text(&text[plain_from..]));
+    }
+    out
+}
+
+/// Byte offset of the next `http://` or `https://` (any case) that starts a word.
+fn find_scheme(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("http") {
+        let i = from + i;
+        let rest = &lower[i..];
+        let starts_word = text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || "([<{\"'".contains(c));
+        if starts_word && (rest.starts_with("http://") || rest.starts_with("https://")) {
+            return Some(i);
+        }
+        from = i + 4;
+    }
+    None
+}
+
+/// Length in bytes of the address at the start of `text` (0 when there is no host): up to the first space,
+/// quote or angle bracket, without trailing punctuation (a closing bracket stays when the address opened it).
+fn link_len(text: &str) -> usize {
+    let scheme = text.find("//").map_or(0, |i| i + 2);
+    let mut end = text
+        .char_indices()
+        .find(|&(_, c)| c.is_whitespace() || c.is_control() || "<>\"`".contains(c))
+        .map_or(text.len(), |(i, _)| i);
+    while let Some(last) = text[..end].chars().next_back() {
+        let unbalanced = |open: char, close: char| {
+            last == close && text[..end].matches(open).count() < text[..end].matches(close).count()
+        };
+        let trailing = ".,;:!?'*".contains(last)
+            || unbalanced('(', ')')
+            || unbalanced('[', ']')
+            || unbalanced('{', '}');
+        if !trailing {
+            break;
+        }
+        end -= last.len_utf8();
+    }
+    let host = &text[scheme.min(end)..end];
+    if host.is_empty() || host.starts_with('/') {
+        0
+    } else {
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::{segments, Segment, Segment::Link, Segment::Text};
+
+    fn links(text: &str) -> Vec<&str> {
+        segments(text)
+            .into_iter()
+            .filter_map(|s| match s {
+                Link(l) => Some(l),
+                Text(_) => None,
+            })
+            .collect()
+    }
+
+    fn joined(parts: &[Segment<'_>]) -> String {
+        parts
+            .iter()
+            .map(|s| match s {
+                Text(t) | Link(t) => *t,
+            })
+            .collect()
+    }
+
+    #[wasm_bindgen_test]
+    fn finds_web_addresses_and_keeps_the_rest_as_text() {
+        let text = "see https://example.com/a?b=1&c=2#x, and http://test.org.";
+        let parts = segments(text);
+        assert_eq!(
+            parts,
+            vec![
+                Text("see "),
+                Link("https://example.com/a?b=1&c=2#x"),
+                Text(", and "),
+                Link("http://test.org"),
+                Text("."),
+            ]
+        );
+        assert_eq!(joined(&parts), text);
+        assert_eq!(segments("no links here"), vec![Text("no links here")]);
+        assert_eq!(segments(""), vec![]);
+    }
+
+    #[wasm_bindgen_test]
+    fn only_http_and_https_become_links() {
+        for text in [
+            "javascript:alert(1)",
+            "data:text/html,<b>x</b>",
+            "file:///etc/passwd",
+            "ftp://example.com",
+            "xhttps://example.com",
+            "https://",
+            "https:///path",
+            "http:/example.com",
+        ] {
+            assert_eq!(links(text), Vec::<&str>::new(), "{text}");
+            assert_eq!(joined(&segments(text)), text);
+        }
+        assert_eq!(
+            links("HTTPS://Example.COM/x"),
+            vec!["HTTPS://Example.COM/x"]
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn stops_at_quotes_brackets_and_trailing_punctuation() {
+        assert_eq!(
+            links("(https://example.com/a)"),
+            vec!["https://example.com/a"]
+        );
+        assert_eq!(
+            links("https://en.wikipedia.org/wiki/Rust_(language)!"),
+            vec!["https://en.wikipedia.org/wiki/Rust_(language)"]
+        );
+        assert_eq!(
+            links("<a href=\"https://evil.example/\">x</a>"),
+            vec!["https://evil.example/"]
+        );
+        assert_eq!(links("'https://a.example'"), vec!["https://a.example"]);
+        assert_eq!(
+            links("https://a.example\nhttps://b.example"),
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            links("https://ünï.example/ö?"),
+            vec!["https://ünï.example/ö"]
+        );
+    }
+}
