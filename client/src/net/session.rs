@@ -192,17 +192,27 @@ impl Session {
         Session { inner }
     }
 
-    /// Sends a frame to the other browser on the chat channel. False if not connected.
+    /// Sends a frame to the other browser on the chat channel. False if it was not sent.
+    ///
+    /// A chat message is kept until the other browser acknowledges it, and sent again on the next connection
+    /// with the same person. So while that person is in the room and the connection is being replaced (the
+    /// signaling server came back and re-introduced the pair, or an ICE restart), a message is queued for the new
+    /// connection instead of failing: the composer can only be used while connected, but the switch can happen
+    /// between the key press and this call.
     pub fn send(&self, frame: &PeerFrame) -> bool {
         let mut inner = self.inner.borrow_mut();
         let sent = inner
             .peer
             .as_ref()
             .is_some_and(|p| p.send_chat(&frame.encode()));
-        if sent && matches!(frame, PeerFrame::Chat { .. }) && inner.unacked.len() < MAX_UNACKED {
+        if !matches!(frame, PeerFrame::Chat { .. }) {
+            return sent;
+        }
+        let queued = (sent || inner.peer_info.is_some()) && inner.unacked.len() < MAX_UNACKED;
+        if queued {
             inner.unacked.push(frame.clone());
         }
-        sent
+        sent || queued
     }
 
     /// Changes our display name: used for the next joins and told to the other browser now.
