@@ -107,7 +107,12 @@ impl Reducible for RoomState {
                 s.remembered_peer_name = Some(name);
             }
             Action::Message(m) => match s.messages.iter_mut().find(|x| x.id == m.id) {
-                Some(existing) => *existing = m,
+                // The same message again (sent again after a reconnect): it keeps its place and first time.
+                Some(existing) => {
+                    let ts = existing.ts;
+                    *existing = m;
+                    existing.ts = ts;
+                }
                 None => {
                     if !m.from_me {
                         s.peer_typing = false;
@@ -124,5 +129,41 @@ impl Reducible for RoomState {
             Action::Notice(notice) => s.notice = notice,
         }
         Rc::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use wasm_bindgen_test::wasm_bindgen_test;
+    use yew::Reducible;
+
+    use super::{Action, RoomState};
+    use crate::storage::{MessageKind, StoredMessage};
+
+    fn chat(id: &str, text: &str, ts: f64) -> StoredMessage {
+        StoredMessage {
+            id: id.into(),
+            room_id: "room".into(),
+            kind: MessageKind::Chat,
+            from_me: false,
+            author: "Bob".into(),
+            text: text.into(),
+            ts,
+            delivered: true,
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn a_message_shown_again_keeps_its_place_and_first_time() {
+        let mut s = Rc::new(RoomState::default());
+        for m in [chat("a", "first", 1000.0), chat("b", "second", 2000.0)] {
+            s = s.reduce(Action::Message(m));
+        }
+        // "a" arrives again after a reconnect, stamped with its new arrival time.
+        s = s.reduce(Action::Message(chat("a", "first", 9000.0)));
+        let shown: Vec<_> = s.messages.iter().map(|m| (m.id.as_str(), m.ts)).collect();
+        assert_eq!(shown, [("a", 1000.0), ("b", 2000.0)]);
     }
 }

@@ -517,7 +517,8 @@ impl Storage {
     // ----- messages -----
 
     /// Stores a message. Storing the same id again replaces it (no duplicate), except that `delivered` stays true
-    /// once set. An id already used in another room is refused.
+    /// once set and the first time is kept (a copy sent again after a reconnect stays where it was). An id
+    /// already used in another room is refused.
     pub async fn add_message(&self, message: &StoredMessage) -> Result<()> {
         if let Some(done) = self.inner.volatile.add_message(message) {
             return done;
@@ -539,6 +540,7 @@ impl Storage {
                 ));
             }
             message.delivered |= old.delivered;
+            message.ts = old.ts;
         }
         js(store.put(&to_js(&message)?))?;
         finish(&tx).await

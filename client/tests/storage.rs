@@ -266,12 +266,17 @@ async fn adding_the_same_message_twice_does_not_duplicate_it() {
         vec![original.clone()]
     );
 
-    // Once delivered, a re-sent copy does not make it undelivered again.
+    // Once delivered, a re-sent copy does not make it undelivered again, and a copy that arrives later (stamped
+    // with its arrival time) keeps the first time.
     assert!(storage.mark_delivered("m1").await.unwrap());
-    storage.add_message(&original).await.unwrap();
+    storage
+        .add_message(&message(&room, "m1", "hello", 5000.0))
+        .await
+        .unwrap();
     let stored = storage.messages(&room).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].delivered);
+    assert_eq!(stored[0].ts, 1000.0);
 
     // The same id in another room is refused and changes nothing.
     let other_room = new_id();

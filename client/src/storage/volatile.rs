@@ -171,6 +171,7 @@ impl Volatile {
             let mut message = message.clone();
             if let Some(old) = room.messages.get(&message.id) {
                 message.delivered |= old.delivered;
+                message.ts = old.ts;
             }
             room.messages.insert(message.id.clone(), message);
             Ok(())
