@@ -16,8 +16,9 @@
 //   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread.
 //
 // - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
-//   same worker and runs in the same rounds (baseline, other, Twain...): the fair way to tell whether a change
-//   helped, when two runs of the same build differ by +-15 %. To build an earlier revision's client:
+//   same worker and runs in the same rounds (baseline, other, Twain, baseline, Twain, other...: the two swap
+//   places each round): the fair way to tell whether a change helped, when two runs of the same build differ by
+//   +-15 %. Use an even number of pairs. To build an earlier revision's client:
 //     git worktree add /tmp/twain-old <rev> && (cd /tmp/twain-old && ./twain build)   # then OTHER=/tmp/twain-old/dist
 //
 //   TWAIN_BENCH_FILES_MB=200 TWAIN_BENCH_FILES_PAIRS=3 TWAIN_BENCH_FILES_DETAIL=1 ./twain bench files
@@ -467,13 +468,22 @@ export async function run({ server }) {
     const rooms = { twain: await twainRoom(server, a, b) };
     if (OTHER) rooms.other = await twainRoom(server, a, b, '/other/');
     const base = await baselinePages(server, a, b);
+    // With another build, the two swap places every round, so neither always runs right after the baseline
+    // (while the browsers may still be collecting its garbage). Noise remains: two comparisons of a build with
+    // itself, without the swap, gave 1.00x and 1.16x.
     const kinds = OTHER ? ['baseline', 'other', 'twain'] : ['baseline', 'twain'];
+    const kindAt = (i) => {
+      const round = Math.floor(i / kinds.length);
+      const k = kinds[i % kinds.length];
+      if (!OTHER || round % 2 === 0 || k === 'baseline') return k;
+      return k === 'other' ? 'twain' : 'other';
+    };
     console.log(
       `   ${SIZE / MB} MB file, two separate headless Chromium instances (pids ${pids.sender} -> ${pids.receiver}), runs interleaved\n` +
         '   run kind       MB/s  after hashing   memory: peak - before (whole process trees)       CPU s (both browsers)',
     );
     for (let i = 0; i < PAIRS * kinds.length; i++) {
-      const kind = kinds[i % kinds.length];
+      const kind = kindAt(i);
       if (kind !== 'baseline') await enterRoom(a, b, rooms[kind]);
       const before = await settledRss(pids, [a.page, b.page]);
       const cpu0 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
