@@ -514,7 +514,8 @@ export async function run({ server }) {
           ` +${f1(mib(phases.save.receiver - before.receiver))} MiB while saving`;
       }
       // Which processes grew: always shown when a Twain run comes near the 64 MiB target, so an outlier explains
-      // itself (now and then both browsers grow at once, by 30-70 MiB, in the same run).
+      // itself. Seen here: once per pair of browsers, about 4 minutes in (the 9th run), the network service of
+      // both grows by ~45 MiB at once, whichever kind is running then (the baseline too).
       if (DETAIL || (kind !== 'baseline' && Math.max(row.sender, row.receiver) > 48)) {
         line += `\n       memory by process: sender ${growth(before.perPid.sender, perPid.sender)}; receiver ${growth(before.perPid.receiver, perPid.receiver)}`;
       }
