@@ -142,6 +142,15 @@ pub struct StoredMessage {
     pub delivered: bool,
 }
 
+impl StoredMessage {
+    /// This message stored again over `old` (same id): `delivered` stays true once set, and the first time is
+    /// kept (a copy sent again after a reconnect stays where it was).
+    pub(crate) fn keep_from(&mut self, old: &StoredMessage) {
+        self.delivered |= old.delivered;
+        self.ts = old.ts;
+    }
+}
+
 /// Where a file transfer stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -539,8 +548,7 @@ impl Storage {
                     "a message with this id belongs to another room".to_string(),
                 ));
             }
-            message.delivered |= old.delivered;
-            message.ts = old.ts;
+            message.keep_from(&old);
         }
         js(store.put(&to_js(&message)?))?;
         finish(&tx).await

@@ -7,7 +7,7 @@ use twain_protocol::transfer::{format_bytes, format_duration};
 use yew::prelude::*;
 
 use crate::app::AppContext;
-use crate::files::io::{join_blobs, open_parts, ObjectUrl, Opened};
+use crate::files::io::{join_blobs, open_parts, parts_size, ObjectUrl, Opened};
 use crate::files::view::{FileItem, Phase};
 use crate::files::FileCommand;
 use crate::time;
@@ -66,10 +66,9 @@ pub fn transfer_card(props: &TransferCardProps) -> Html {
                         let parts = storage.chunks(&id).await;
                         if own_copy {
                             // Only a whole copy is shown; none (a file that was not a picture) is normal.
-                            let whole = parts.as_ref().is_ok_and(|p| {
-                                !p.is_empty()
-                                    && p.iter().map(|b| b.size() as u64).sum::<u64>() == size
-                            });
+                            let whole = parts
+                                .as_ref()
+                                .is_ok_and(|p| !p.is_empty() && parts_size(p) == size);
                             if !whole {
                                 return;
                             }

@@ -244,6 +244,11 @@ pub fn blob_from_bytes(bytes: &[u8]) -> Result<Blob, String> {
     Blob::new_with_u8_array_sequence(&Array::of1(&view)).map_err(|e| js_error(&e))
 }
 
+/// Total size in bytes of stored parts, read from the Blob handles (no byte is read).
+pub fn parts_size(parts: &[Blob]) -> u64 {
+    parts.iter().map(|p| p.size() as u64).sum()
+}
+
 /// One Blob made of `parts` in order, with a content type. Parts that are disk-backed stay on disk.
 pub fn join_blobs(parts: &[Blob], content_type: &str) -> Result<Blob, String> {
     let array: Array = parts.iter().collect();

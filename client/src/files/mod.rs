@@ -788,13 +788,13 @@ impl FilesDriver {
         };
         let result = match self.storage.chunks(&id.to_hex()).await {
             Ok(parts) => {
-                let stored: f64 = parts.iter().map(|p| p.size()).sum();
-                if stored == size as f64 {
+                let stored = io::parts_size(&parts);
+                if stored == size {
                     Ok(digest)
                 } else {
                     Err(format!(
                         "part of it is missing from storage ({} of {} stored)",
-                        format_bytes(stored as u64),
+                        format_bytes(stored),
                         format_bytes(size)
                     ))
                 }

@@ -170,8 +170,7 @@ impl Volatile {
         self.with_room(&message.room_id, |room| {
             let mut message = message.clone();
             if let Some(old) = room.messages.get(&message.id) {
-                message.delivered |= old.delivered;
-                message.ts = old.ts;
+                message.keep_from(old);
             }
             room.messages.insert(message.id.clone(), message);
             Ok(())
