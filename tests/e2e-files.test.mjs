@@ -214,34 +214,11 @@ async function transferIdOf(page, name) {
 /** Number of stored parts (IndexedDB `chunks` records) of a transfer, by id. */
 const partsOfTransfer = (page, id) => queryDb(page, 'parts', id);
 
-/** Number of stored file parts (IndexedDB `chunks` records) of the transfer named `name`, in this browser. */
+/** Number of stored file parts (IndexedDB `chunks` records) of the transfer named `name`, in this browser (0 when
+ * there is no such transfer). */
 async function storedParts(page, name) {
-  return page.evaluate(
-    (name) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const tx = db.transaction(['files', 'chunks']);
-          const all = tx.objectStore('files').getAll();
-          all.onsuccess = () => {
-            const file = all.result.find((f) => f.name === name);
-            if (!file) {
-              db.close();
-              return resolve(0);
-            }
-            const range = IDBKeyRange.bound([file.transfer_id, -Infinity], [file.transfer_id, Infinity]);
-            const count = tx.objectStore('chunks').count(range);
-            count.onsuccess = () => {
-              db.close();
-              resolve(count.result);
-            };
-          };
-        };
-      }),
-    name,
-  );
+  const file = (await queryDb(page, 'files')).find((f) => f.name === name);
+  return file ? partsOfTransfer(page, file.transfer_id) : 0;
 }
 
 function sendChat(page, text) {
