@@ -13,7 +13,9 @@
 //   verified); "after hashing" leaves the sender's hashing out.
 // - Memory: each browser's whole process tree (summed RSS from /proc), sampled every 100 ms; peak during the run
 //   (for Twain including the receiver's download) minus the value just before it. CPU: user + system seconds of
-//   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread.
+//   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread, the
+//   whole machine's busy CPU seconds (which shows whether both cores were saturated), and the UDP datagrams sent,
+//   received and dropped because a socket's receive buffer was full (each drop makes SCTP slow down).
 //
 // - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
 //   same worker and runs in the same rounds (baseline, other, Twain, baseline, Twain, other...: the two swap
@@ -25,7 +27,7 @@
 import { cpSync, createWriteStream, readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPeer } from '../tests/support/browser.mjs';
 
@@ -261,6 +263,26 @@ async function randomFile(path, size) {
   await once(out, 'finish');
 }
 
+/** The loopback namespace's UDP counters (the benchmark runs in its own network namespace: only the two browsers'
+ * packets are counted). RcvbufErrors are datagrams dropped because a socket's receive buffer was full. */
+function udpCounters() {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    const names = lines[0].split(/\s+/).slice(1);
+    const values = lines[1].split(/\s+/).slice(1).map(Number);
+    return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+  } catch {
+    return {};
+  }
+}
+
+/** CPU seconds the whole machine spent busy (all processes and the kernel's own threads, such as disk writeback). */
+function machineCpu() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+  return (user + nice + system + irq + softirq + (steal || 0)) / TICKS;
+}
+
 // ----- baseline -----
 
 /** Opens a blank same-origin page in each browser and connects them with one data channel. */
@@ -488,10 +510,16 @@ export async function run({ server }) {
       const before = await settledRss(pids, [a.page, b.page]);
       const cpu0 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
       const threads0 = DETAIL && { sender: threadCpu(pids.sender), receiver: threadCpu(pids.receiver) };
+      const udp0 = udpCounters();
+      const machine0 = machineCpu();
+      const wall0 = Date.now();
       const mem = sampler(pids);
       const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
       const { phases, perPid } = mem.stop();
       const cpu1 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
+      const udp1 = udpCounters();
+      const machine1 = machineCpu();
+      const wall = (Date.now() - wall0) / 1000;
       const threads1 = DETAIL && { sender: threadCpu(pids.sender), receiver: threadCpu(pids.receiver) };
       const peak = (side) => Math.max(...Object.values(phases).map((p) => p[side]));
       const row = {
@@ -520,7 +548,10 @@ export async function run({ server }) {
         line += `\n       memory by process: sender ${growth(before.perPid.sender, perPid.sender)}; receiver ${growth(before.perPid.receiver, perPid.receiver)}`;
       }
       if (DETAIL) {
+        const udp = (k) => (udp1[k] ?? NaN) - (udp0[k] ?? NaN);
         line +=
+          `\n       machine CPU ${f1(machine1 - machine0)} s in ${f1(wall)} s: ${((machine1 - machine0) / wall).toFixed(2)} of ${availableParallelism()} cores busy` +
+          `\n       UDP datagrams: ${udp('OutDatagrams')} sent, ${udp('InDatagrams')} received, ${udp('RcvbufErrors')} dropped (receive buffer full)` +
           `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}` +
           `\n       CPU by thread: sender ${threadsUsed(threads0.sender, threads1.sender)}` +
           `\n                      receiver ${threadsUsed(threads0.receiver, threads1.receiver)}`;
