@@ -83,8 +83,19 @@ export async function nameOf(page) {
 /** Types a message into the composer and sends it with Enter. */
 export async function send(page, text) {
   const box = page.getByRole('textbox', { name: 'Message' });
-  await box.fill(text);
-  await box.press('Enter');
+  // The composer is disabled for a moment whenever the connection is replaced (say the signaling server came back
+  // and introduced the pair again), and text typed or an Enter pressed just then is lost, as a person would see.
+  // So: type, check the text is there, press Enter, and wait until the box is empty (sent) or disabled (the
+  // Enter was lost: the text is still there); in that case type and send again once it is enabled.
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    await box.fill(text);
+    if ((await box.inputValue()) !== text) continue;
+    await box.press('Enter');
+    const el = await box.elementHandle();
+    await page.waitForFunction((area) => area.value === '' || area.disabled, el, { timeout: T });
+    if ((await box.inputValue()) === '') return;
+  }
+  throw new Error(`could not send "${text}": the composer kept being disabled`);
 }
 
 /** The identity id this browser stores (IndexedDB `twain`, store `identity`, key `me`). */
