@@ -173,6 +173,21 @@ test('chat is peer to peer: it keeps flowing while the signaling server is down,
   await a.page.getByText('Link copied').waitFor({ timeout: T });
   assert.equal(await a.page.evaluate(() => navigator.clipboard.readText()), link);
 
+  // Every status each page shows from now on.
+  for (const p of [a.page, b.page]) {
+    await p.evaluate(() => {
+      const title = document.querySelector('.room-title');
+      const now = () => title.querySelector('[role=status]')?.textContent;
+      window.__statuses = [now()];
+      new MutationObserver(() => {
+        if (now() !== window.__statuses.at(-1)) window.__statuses.push(now());
+      }).observe(title, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    });
+  }
   await env.restart(async () => {
     // No server at all: messages still go browser to browser.
     await send(a.page, 'no server needed');
@@ -180,14 +195,58 @@ test('chat is peer to peer: it keeps flowing while the signaling server is down,
     await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
     await screenshot(b.page, SUITE, 'server-down-still-chatting');
   });
-  // The pair is re-introduced whenever both sockets are back (each backs off on its own), which replaces the
-  // peer connection. A message sent around that switch is sent again over the new connection until acknowledged.
-  await waitConnected(a.page);
-  await waitConnected(b.page);
+  // Once both sockets are back, the server introduces the pair again, which replaces the peer connection (each
+  // page shows "Connecting" again). The first browser back was told the other is not in the room yet while
+  // their direct connection still worked: it keeps it, so nobody "left" (before, that page said so until the
+  // other socket was back).
+  for (const p of [a.page, b.page]) {
+    await p.waitForFunction(
+      () => window.__statuses.some((t) => t.startsWith('Connecting')) && window.__statuses.at(-1).startsWith('Connected to'),
+      null,
+      { timeout: 2 * T },
+    );
+    const seen = await p.evaluate(() => window.__statuses);
+    assert.ok(!seen.some((text) => / left$/.test(text)), `no "left" status during the restart: ${seen.join(' -> ')}`);
+    assert.equal(await messages(p).getByText(/left the room/).count(), 0);
+  }
+  // Chat goes on over the new connection.
   await send(b.page, 'server is back');
   await messages(a.page).getByText('server is back', { exact: true }).waitFor({ timeout: 2 * T });
   await messages(b.page).getByText('Delivered').nth(0).waitFor({ timeout: 2 * T });
   await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/, 2 * T);
+});
+
+test('while the signaling server says the other person is away, a working connection is kept until they really leave', async () => {
+  const a = await peer('alice5');
+  const b = await peer('bob5');
+  await connectPair(a, b, env.server.url);
+  const bobName = await nameOf(b.page);
+  // From now on A's signaling goes through this relay, which tells when the server welcomes A back and whether it
+  // said the other person was there. B's next sockets go nowhere, so B is never back on the server.
+  let welcomed;
+  const welcome = new Promise((resolve) => (welcomed = resolve));
+  await a.page.routeWebSocket(/\/ws\//, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((text) => upstream.send(text));
+    upstream.onMessage((text) => {
+      const frame = JSON.parse(text);
+      if (frame.type === 'welcome') welcomed(frame);
+      ws.send(text);
+    });
+  });
+  await b.page.routeWebSocket(/\/ws\//, () => {});
+  await env.restart();
+  const frame = await welcome;
+  assert.equal(frame.peer, null, 'the server does not know B is still here');
+  // A is back on the server and alone there, but still connected to B directly: nothing is torn down.
+  await send(b.page, 'still here');
+  await messages(a.page).getByText('still here', { exact: true }).waitFor({ timeout: T });
+  await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/);
+  await waitConnected(a.page);
+  // B closes the room: the direct connection ends, and A says B left.
+  await b.page.goto('about:blank');
+  await assertText(status(a.page), new RegExp(`^${bobName} left$`), 2 * T);
+  await messages(a.page).getByText(`${bobName} left the room.`, { exact: true }).waitFor({ timeout: T });
 });
 
 test('the room works on a phone-sized screen: the conversation and the composer fit on it', async () => {

@@ -119,6 +119,10 @@ struct Inner {
     ice_servers: Vec<IceServer>,
     peer_info: Option<PeerInfo>,
     had_peer: bool,
+    /// The server says the other person is not in the room (we joined again and their socket is not back, say
+    /// after a worker restart), but our direct connection to them still works: it is kept until it closes (then
+    /// they left) or the server introduces the pair again.
+    peer_off_server: bool,
     peer: Option<Peer>,
     epoch: u64,
     chat_open: bool,
@@ -176,6 +180,7 @@ impl Session {
                 ice_servers: Vec::new(),
                 peer_info: None,
                 had_peer: false,
+                peer_off_server: false,
                 peer: None,
                 epoch: 0,
                 chat_open: false,
@@ -396,6 +401,10 @@ impl Inner {
                 self.ice_servers = ice_servers;
                 match peer {
                     Some(peer) => self.pair(peer, Arrival::AlreadyThere, polite, epoch, events),
+                    // Chatting goes on without the server: a restart of the worker is no reason to break it.
+                    None if self.chat_open && self.peer_info.is_some() => {
+                        self.peer_off_server = true;
+                    }
                     None => {
                         if self.peer_info.take().is_some() {
                             self.had_peer = true;
@@ -458,6 +467,7 @@ impl Inner {
         events: &mut Vec<SessionEvent>,
     ) {
         self.drop_peer(events);
+        self.peer_off_server = false;
         self.epoch = epoch;
         if self
             .peer_info
@@ -512,6 +522,18 @@ impl Inner {
         }));
     }
 
+    /// The kept connection to a person the server says is not in the room has ended: they left.
+    fn forget_peer_off_server(&mut self, events: &mut Vec<SessionEvent>) {
+        if !std::mem::take(&mut self.peer_off_server) {
+            return;
+        }
+        if let Some(peer) = self.peer_info.take() {
+            self.had_peer = true;
+            events.push(SessionEvent::PeerDeparted(peer.peer_id));
+        }
+        self.drop_peer(events);
+    }
+
     fn drop_peer(&mut self, events: &mut Vec<SessionEvent>) {
         if self.peer.take().is_some() && self.chat_open {
             events.push(SessionEvent::Files(FilesEvent::Closed));
@@ -541,7 +563,10 @@ impl Inner {
                     }
                 }
             }
-            PeerEvent::ChatClosed => self.chat_open = false,
+            PeerEvent::ChatClosed => {
+                self.chat_open = false;
+                self.forget_peer_off_server(events);
+            }
             PeerEvent::ChatMessage(text) => match PeerFrame::decode(&text) {
                 Ok(PeerFrame::Hello { ref peer_id, .. })
                     if self
@@ -573,7 +598,12 @@ impl Inner {
             PeerEvent::FilesBufferedLow => {
                 events.push(SessionEvent::Files(FilesEvent::BufferedLow))
             }
-            PeerEvent::Connection(state) => self.pc_state = state,
+            PeerEvent::Connection(state) => {
+                if matches!(state.as_str(), "failed" | "closed") {
+                    self.forget_peer_off_server(events);
+                }
+                self.pc_state = state;
+            }
         }
     }
 
