@@ -216,13 +216,15 @@ test('chat is peer to peer: it keeps flowing while the signaling server is down,
   await assertText(messages(b.page).locator('li.msg.mine').last(), /Delivered/, 2 * T);
 });
 
-test('while the signaling server says the other person is away, a working connection is kept until they really leave', async () => {
-  const a = await peer('alice5');
-  const b = await peer('bob5');
+/** Connects two new peers (A owns the room), then restarts the signaling server so that A is back on it and B is
+ * not (B's next sockets go nowhere), while their direct connection goes on. Returns once the server has welcomed
+ * A, alone: `{ a, b, bobName }`. */
+async function pairWithBOffServer(n) {
+  const a = await peer(`alice${n}`);
+  const b = await peer(`bob${n}`);
   await connectPair(a, b, env.server.url);
   const bobName = await nameOf(b.page);
-  // From now on A's signaling goes through this relay, which tells when the server welcomes A back and whether it
-  // said the other person was there. B's next sockets go nowhere, so B is never back on the server.
+  // A's signaling goes through this relay, which tells when the server welcomes A back.
   let welcomed;
   const welcome = new Promise((resolve) => (welcomed = resolve));
   await a.page.routeWebSocket(/\/ws\//, (ws) => {
@@ -238,6 +240,17 @@ test('while the signaling server says the other person is away, a working connec
   await env.restart();
   const frame = await welcome;
   assert.equal(frame.peer, null, 'the server does not know B is still here');
+  return { a, b, bobName };
+}
+
+/** Waits until `page` says `name` left: the status, and the line in the conversation. */
+async function saysLeft(page, name) {
+  await assertText(status(page), new RegExp(`^${name} left$`), 2 * T);
+  await messages(page).getByText(`${name} left the room.`, { exact: true }).waitFor({ timeout: T });
+}
+
+test('while the signaling server says the other person is away, a working connection is kept until they really leave', async () => {
+  const { a, b, bobName } = await pairWithBOffServer(5);
   // A is back on the server and alone there, but still connected to B directly: nothing is torn down.
   await send(b.page, 'still here');
   await messages(a.page).getByText('still here', { exact: true }).waitFor({ timeout: T });
@@ -245,8 +258,28 @@ test('while the signaling server says the other person is away, a working connec
   await waitConnected(a.page);
   // B closes the room: the direct connection ends, and A says B left.
   await b.page.goto('about:blank');
-  await assertText(status(a.page), new RegExp(`^${bobName} left$`), 2 * T);
-  await messages(a.page).getByText(`${bobName} left the room.`, { exact: true }).waitFor({ timeout: T });
+  await saysLeft(a.page, bobName);
+});
+
+test('a connection kept for a person who stays off the signaling server ends after a grace period', async () => {
+  const { a, b, bobName } = await pairWithBOffServer(7);
+  await send(a.page, 'are you there?');
+  await messages(b.page).getByText('are you there?', { exact: true }).waitFor({ timeout: T });
+  // B's page stays open but never returns to the server (as a modified client might, to dodge the owner's
+  // tools): A ends the connection by itself after 45 s.
+  await saysLeft(a.page, bobName);
+});
+
+test('the owner can still remove a person the restarted server does not see: the connection ends', async () => {
+  const { a, b, bobName } = await pairWithBOffServer(6);
+  await waitConnected(a.page);
+  const tools = a.page.getByRole('region', { name: 'Room owner' });
+  await tools.getByRole('button', { name: 'Remove', exact: true }).click();
+  await a.page.getByRole('alertdialog', { name: 'Confirm' }).getByRole('button', { name: 'Yes, remove' }).click();
+  await tools.getByText(`You removed ${bobName} from the room.`).waitFor({ timeout: T });
+  await saysLeft(a.page, bobName);
+  // B's side of the connection is gone too: B cannot send any more.
+  await b.page.getByRole('textbox', { name: 'Message' }).and(b.page.locator(':disabled')).waitFor({ timeout: 2 * T });
 });
 
 test('the room works on a phone-sized screen: the conversation and the composer fit on it', async () => {

@@ -20,7 +20,7 @@ use twain_protocol::signal::{close, BanInfo, ClientFrame, PeerInfo};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
-use crate::net::session::{Me, ModerationEvent, Session, SessionEvent};
+use crate::net::session::{Me, Moderated, ModerationEvent, Session, SessionEvent};
 use crate::storage::Storage;
 
 /// A new owner key for a room this browser creates (256 random bits).
@@ -133,14 +133,15 @@ impl Moderation {
         let session = self.session.clone();
         let dispatch = self.state.dispatcher();
         let on_command = Callback::from(move |(frame, done): (ClientFrame, String)| {
-            let sent = session
-                .borrow()
-                .as_ref()
-                .is_some_and(|s| s.moderate(&frame));
-            let notice = if sent {
-                done
-            } else {
-                "You are not connected to the room right now. Try again once you are.".to_string()
+            let outcome = session.borrow().as_ref().map(|s| s.moderate(&frame));
+            let notice = match outcome {
+                Some(Moderated::Sent) => done,
+                // Removing ends the connection, which is all a removal does while they are not on the server.
+                Some(Moderated::PeerAway) if matches!(frame, ClientFrame::Kick { .. }) => done,
+                Some(Moderated::PeerAway) => "Your connection with them has ended, but the ban could not be recorded: \
+                    they are not on the server right now (it restarted). Ban them once they are back."
+                    .to_string(),
+                _ => "You are not connected to the room right now. Try again once you are.".to_string(),
             };
             dispatch.dispatch(ModerationAction::Notice(Some(notice)));
         });

@@ -96,6 +96,22 @@ type Emit = Rc<dyn Fn(SessionEvent)>;
 
 /// Most unacknowledged chat messages kept for re-sending.
 const MAX_UNACKED: usize = 500;
+/// How long a connection to a person the server says is not in the room is kept (see `peer_off_server`): three
+/// times the longest reconnect backoff, so an honest browser is back well before; a modified one that stays off
+/// the server (where the owner could remove it) is dropped then.
+const OFF_SERVER_GRACE_MS: u32 = 45_000;
+
+/// What became of a moderation request ([`Session::moderate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderated {
+    /// Sent to the server.
+    Sent,
+    /// The person is connected to us but not on the server (it restarted and their socket is not back), so the
+    /// server cannot act on them: our connection with them is ended instead.
+    PeerAway,
+    /// We are not in the room on the server right now.
+    NotInRoom,
+}
 
 struct Inner {
     room_id: String,
@@ -123,6 +139,8 @@ struct Inner {
     /// after a worker restart), but our direct connection to them still works: it is kept until it closes (then
     /// they left) or the server introduces the pair again.
     peer_off_server: bool,
+    /// Ends that kept connection after [`OFF_SERVER_GRACE_MS`] (or at once, when the owner removes the person).
+    off_server_timer: Option<Timeout>,
     peer: Option<Peer>,
     epoch: u64,
     chat_open: bool,
@@ -181,6 +199,7 @@ impl Session {
                 peer_info: None,
                 had_peer: false,
                 peer_off_server: false,
+                off_server_timer: None,
                 peer: None,
                 epoch: 0,
                 chat_open: false,
@@ -230,16 +249,24 @@ impl Session {
         self.send(&frame);
     }
 
-    /// Sends a moderation frame (`kick`, `ban`, `unban`, `list-bans`) to the signaling worker. False if not in the
-    /// room right now.
-    pub fn moderate(&self, frame: &ClientFrame) -> bool {
-        let inner = self.inner.borrow();
+    /// Sends a moderation frame (`kick`, `ban`, `unban`, `list-bans`) to the signaling worker, or, for removing a
+    /// person the server does not see right now, ends our connection with them.
+    pub fn moderate(&self, frame: &ClientFrame) -> Moderated {
+        let mut inner = self.inner.borrow_mut();
+        let removes_away_peer = inner.peer_off_server
+            && matches!(frame, ClientFrame::Kick { peer_id } | ClientFrame::Ban { peer_id }
+                if inner.peer_info.as_ref().is_some_and(|p| &p.peer_id == peer_id));
+        if removes_away_peer {
+            // Not here and now: the caller may hold the session while the page reacts to the change.
+            inner.forget_peer_off_server_after(0);
+            return Moderated::PeerAway;
+        }
         match &inner.socket {
             Some(socket) if inner.joined => {
                 socket.send(frame);
-                true
+                Moderated::Sent
             }
-            _ => false,
+            _ => Moderated::NotInRoom,
         }
     }
 
@@ -404,6 +431,7 @@ impl Inner {
                     // Chatting goes on without the server: a restart of the worker is no reason to break it.
                     None if self.chat_open && self.peer_info.is_some() => {
                         self.peer_off_server = true;
+                        self.forget_peer_off_server_after(OFF_SERVER_GRACE_MS);
                     }
                     None => {
                         if self.peer_info.take().is_some() {
@@ -468,6 +496,7 @@ impl Inner {
     ) {
         self.drop_peer(events);
         self.peer_off_server = false;
+        self.off_server_timer = None;
         self.epoch = epoch;
         if self
             .peer_info
@@ -522,8 +551,17 @@ impl Inner {
         }));
     }
 
-    /// The kept connection to a person the server says is not in the room has ended: they left.
+    /// Ends the kept connection to a person the server says is not in the room, in `ms`.
+    fn forget_peer_off_server_after(&mut self, ms: u32) {
+        let weak = self.self_ref.clone();
+        self.off_server_timer = Some(Timeout::new(ms, move || {
+            with_weak(&weak, |s, events| s.forget_peer_off_server(events));
+        }));
+    }
+
+    /// The kept connection to a person the server says is not in the room has ended (or is ended now): they left.
     fn forget_peer_off_server(&mut self, events: &mut Vec<SessionEvent>) {
+        self.off_server_timer = None;
         if !std::mem::take(&mut self.peer_off_server) {
             return;
         }
