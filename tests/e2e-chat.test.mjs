@@ -270,17 +270,22 @@ test('a connection kept for a person who stays off the signaling server ends aft
   await saysLeft(a.page, bobName);
 });
 
-test('the owner can still remove a person the restarted server does not see: the connection ends', async () => {
-  const { a, b, bobName } = await pairWithBOffServer(6);
-  await waitConnected(a.page);
-  const tools = a.page.getByRole('region', { name: 'Room owner' });
-  await tools.getByRole('button', { name: 'Remove', exact: true }).click();
-  await a.page.getByRole('alertdialog', { name: 'Confirm' }).getByRole('button', { name: 'Yes, remove' }).click();
-  await tools.getByText(`You removed ${bobName} from the room.`).waitFor({ timeout: T });
-  await saysLeft(a.page, bobName);
-  // B's side of the connection is gone too: B cannot send any more.
-  await b.page.getByRole('textbox', { name: 'Message' }).and(b.page.locator(':disabled')).waitFor({ timeout: 2 * T });
-});
+for (const [n, button, done] of [
+  [6, 'Remove', (name) => `You removed ${name} from the room.`],
+  [8, 'Ban', () => 'Your connection with them has ended, but the ban could not be recorded'],
+]) {
+  test(`the owner can still ${button.toLowerCase()} a person the restarted server does not see: the connection ends`, async () => {
+    const { a, b, bobName } = await pairWithBOffServer(n);
+    await waitConnected(a.page);
+    const tools = a.page.getByRole('region', { name: 'Room owner' });
+    await tools.getByRole('button', { name: button, exact: true }).click();
+    await a.page.getByRole('alertdialog', { name: 'Confirm' }).getByRole('button', { name: /^Yes, / }).click();
+    await tools.getByText(done(bobName)).waitFor({ timeout: T });
+    await saysLeft(a.page, bobName);
+    // B's side of the connection is gone too: B cannot send any more.
+    await b.page.getByRole('textbox', { name: 'Message' }).and(b.page.locator(':disabled')).waitFor({ timeout: 2 * T });
+  });
+}
 
 test('the room works on a phone-sized screen: the conversation and the composer fit on it', async () => {
   const phone = { viewport: { width: 375, height: 700 } };
