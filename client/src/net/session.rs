@@ -96,9 +96,9 @@ type Emit = Rc<dyn Fn(SessionEvent)>;
 
 /// Most unacknowledged chat messages kept for re-sending.
 const MAX_UNACKED: usize = 500;
-/// How long a connection to a person the server says is not in the room is kept (see `peer_off_server`): three
-/// times the longest reconnect backoff, so an honest browser is back well before; a modified one that stays off
-/// the server (where the owner could remove it) is dropped then.
+/// How long a connection to a person the server says is not in the room is kept (see `Inner::off_server_timer`):
+/// three times the longest reconnect backoff, so an honest browser is back well before; a modified one that stays
+/// off the server (where the owner could remove it) is dropped then.
 const OFF_SERVER_GRACE_MS: u32 = 45_000;
 
 /// What became of a moderation request ([`Session::moderate`]).
@@ -135,11 +135,10 @@ struct Inner {
     ice_servers: Vec<IceServer>,
     peer_info: Option<PeerInfo>,
     had_peer: bool,
-    /// The server says the other person is not in the room (we joined again and their socket is not back, say
-    /// after a worker restart), but our direct connection to them still works: it is kept until it closes (then
-    /// they left) or the server introduces the pair again.
-    peer_off_server: bool,
-    /// Ends that kept connection after [`OFF_SERVER_GRACE_MS`] (or at once, when the owner removes the person).
+    /// Set while the server says the other person is not in the room (we joined again and their socket is not
+    /// back, say after a worker restart) but our direct connection to them still works: that connection is kept
+    /// until it closes (then they left), the server introduces the pair again, or this ends it after
+    /// [`OFF_SERVER_GRACE_MS`] (at once when the owner removes the person).
     off_server_timer: Option<Timeout>,
     peer: Option<Peer>,
     epoch: u64,
@@ -198,7 +197,6 @@ impl Session {
                 ice_servers: Vec::new(),
                 peer_info: None,
                 had_peer: false,
-                peer_off_server: false,
                 off_server_timer: None,
                 peer: None,
                 epoch: 0,
@@ -253,7 +251,7 @@ impl Session {
     /// person the server does not see right now, ends our connection with them.
     pub fn moderate(&self, frame: &ClientFrame) -> Moderated {
         let mut inner = self.inner.borrow_mut();
-        let removes_away_peer = inner.peer_off_server
+        let removes_away_peer = inner.off_server_timer.is_some()
             && matches!(frame, ClientFrame::Kick { peer_id } | ClientFrame::Ban { peer_id }
                 if inner.peer_info.as_ref().is_some_and(|p| &p.peer_id == peer_id));
         if removes_away_peer {
@@ -430,7 +428,6 @@ impl Inner {
                     Some(peer) => self.pair(peer, Arrival::AlreadyThere, polite, epoch, events),
                     // Chatting goes on without the server: a restart of the worker is no reason to break it.
                     None if self.chat_open && self.peer_info.is_some() => {
-                        self.peer_off_server = true;
                         self.forget_peer_off_server_after(OFF_SERVER_GRACE_MS);
                     }
                     None => {
@@ -452,10 +449,7 @@ impl Inner {
                     .as_ref()
                     .is_some_and(|p| p.peer_id == peer_id)
                 {
-                    self.peer_info = None;
-                    self.had_peer = true;
-                    self.drop_peer(events);
-                    events.push(SessionEvent::PeerDeparted(peer_id));
+                    self.peer_left(events);
                 }
             }
             ServerFrame::Signal { mut data } => {
@@ -495,7 +489,6 @@ impl Inner {
         events: &mut Vec<SessionEvent>,
     ) {
         self.drop_peer(events);
-        self.peer_off_server = false;
         self.off_server_timer = None;
         self.epoch = epoch;
         if self
@@ -561,15 +554,19 @@ impl Inner {
 
     /// The kept connection to a person the server says is not in the room has ended (or is ended now): they left.
     fn forget_peer_off_server(&mut self, events: &mut Vec<SessionEvent>) {
-        self.off_server_timer = None;
-        if !std::mem::take(&mut self.peer_off_server) {
-            return;
+        if self.off_server_timer.take().is_some() {
+            self.peer_left(events);
         }
-        if let Some(peer) = self.peer_info.take() {
-            self.had_peer = true;
+    }
+
+    /// The other person is gone (the server said so, or the connection kept for them ended).
+    fn peer_left(&mut self, events: &mut Vec<SessionEvent>) {
+        let gone = self.peer_info.take();
+        self.had_peer |= gone.is_some();
+        self.drop_peer(events);
+        if let Some(peer) = gone {
             events.push(SessionEvent::PeerDeparted(peer.peer_id));
         }
-        self.drop_peer(events);
     }
 
     fn drop_peer(&mut self, events: &mut Vec<SessionEvent>) {
