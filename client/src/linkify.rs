@@ -11,11 +11,12 @@ pub enum Segment<'a> {
 
 /// Splits `text` into plain text and web addresses, in order; joined again they give `text` back.
 pub fn segments(text: &str) -> Vec<Segment<'_>> {
+    // Lowered once for the whole text (ASCII lowering keeps every byte offset), not again for each address.
+    let lower = text.to_ascii_lowercase();
     let mut out = Vec::new();
     let mut plain_from = 0;
     let mut at = 0;
-    while let Some(found) = find_scheme(&text[at..]) {
-        let start = at + found;
+    while let Some(start) = find_scheme(text, &lower, at) {
         let len = link_len(&text[start..]);
         if len == 0 {
             at = start + 1;
@@ -34,10 +35,9 @@ pub fn segments(text: &str) -> Vec<Segment<'_>> {
     out
 }
 
-/// Byte offset of the next `http://` or `https://` (any case) that starts a word.
-fn find_scheme(text: &str) -> Option<usize> {
-    let lower = text.to_ascii_lowercase();
-    let mut from = 0;
+/// Byte offset of the next `http://` or `https://` (any case) at or after `from` that starts a word; `lower` is
+/// `text` lowered.
+fn find_scheme(text: &str, lower: &str, mut from: usize) -> Option<usize> {
     while let Some(i) = lower[from..].find("http") {
         let i = from + i;
         let rest = &lower[i..];
@@ -61,16 +61,23 @@ fn link_len(text: &str) -> usize {
         .char_indices()
         .find(|&(_, c)| c.is_whitespace() || c.is_control() || "<>\"`".contains(c))
         .map_or(text.len(), |(i, _)| i);
+    // Brackets still open minus closed in `text[..end]`, counted once and kept up to date while the end moves.
+    const PAIRS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
+    let mut balance = PAIRS.map(|(open, close)| {
+        text[..end].chars().fold(0i64, |n, c| {
+            n + i64::from(c == open) - i64::from(c == close)
+        })
+    });
     while let Some(last) = text[..end].chars().next_back() {
-        let unbalanced = |open: char, close: char| {
-            last == close && text[..end].matches(open).count() < text[..end].matches(close).count()
-        };
-        let trailing = ".,;:!?'*".contains(last)
-            || unbalanced('(', ')')
-            || unbalanced('[', ']')
-            || unbalanced('{', '}');
-        if !trailing {
+        let closes_unopened = PAIRS
+            .iter()
+            .zip(&balance)
+            .any(|(&(_, close), &n)| last == close && n < 0);
+        if !(".,;:!?'*".contains(last) || closes_unopened) {
             break;
+        }
+        for ((_, close), n) in PAIRS.iter().zip(&mut balance) {
+            *n += i64::from(last == *close);
         }
         end -= last.len_utf8();
     }
@@ -170,5 +177,16 @@ mod tests {
             links("https://ünï.example/ö?"),
             vec!["https://ünï.example/ö"]
         );
+        assert_eq!(
+            links("(see https://a.example/x_(y)))."),
+            vec!["https://a.example/x_(y)"]
+        );
+    }
+
+    #[wasm_bindgen_test]
+    fn many_schemes_without_addresses_stay_text() {
+        let text = "http:// ".repeat(5_000) + "https://a.example";
+        assert_eq!(links(&text), vec!["https://a.example"]);
+        assert_eq!(joined(&segments(&text)), text);
     }
 }
