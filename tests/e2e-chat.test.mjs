@@ -96,8 +96,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await waitConnected(a.page);
   await waitConnected(b.page);
   await messages(a.page).getByText('Delivered').waitFor({ timeout: T });
-  await a.page.getByRole('textbox', { name: 'Message' }).fill('after reload');
-  await a.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await send(a.page, 'after reload');
   await messages(b.page).getByText('after reload', { exact: true }).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'after-reload');
   // Presence lines tell what happened while each was there: B saw A leave and come back; A, reloading, saw

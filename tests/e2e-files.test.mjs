@@ -12,7 +12,7 @@ import { deflateSync } from 'node:zlib';
 import { startWrangler } from './support/wrangler.mjs';
 import { openPeer, screenshot } from './support/browser.mjs';
 import { attachFiles as attach, fileCard, percent, waitPercent } from './support/files.mjs';
-import { assertText, createRoom, messages, status, waitConnected as waitConnectedWithin } from './support/room.mjs';
+import { assertText, createRoom, messages, send, status, waitConnected as waitConnectedWithin } from './support/room.mjs';
 
 const SUITE = 'files';
 const T = 120_000; // generous: a noisy 2-core machine moving tens of megabytes
@@ -204,9 +204,14 @@ function queryDb(page, what, id) {
   );
 }
 
+/** The stored record of the file named `name` in this browser, if any. */
+async function fileRecord(page, name) {
+  return (await queryDb(page, 'files')).find((f) => f.name === name);
+}
+
 /** The transfer id of the file named `name` in this browser's storage. */
 async function transferIdOf(page, name) {
-  const file = (await queryDb(page, 'files')).find((f) => f.name === name);
+  const file = await fileRecord(page, name);
   assert.ok(file, `${name} is stored`);
   return file.transfer_id;
 }
@@ -217,14 +222,10 @@ const partsOfTransfer = (page, id) => queryDb(page, 'parts', id);
 /** Number of stored file parts (IndexedDB `chunks` records) of the transfer named `name`, in this browser (0 when
  * there is no such transfer). */
 async function storedParts(page, name) {
-  const file = (await queryDb(page, 'files')).find((f) => f.name === name);
+  const file = await fileRecord(page, name);
   return file ? partsOfTransfer(page, file.transfer_id) : 0;
 }
 
-function sendChat(page, text) {
-  const box = page.getByRole('textbox', { name: 'Message' });
-  return box.fill(text).then(() => box.press('Enter'));
-}
 
 // ----- the tests -----
 
@@ -255,10 +256,10 @@ test('a 50 MB file and small ones cross at once while chatting, survive a reload
   await waitPercent(a.page, 'Sending big file.bin', 1, 100);
 
   // Chat keeps flowing during the transfer, both ways.
-  await sendChat(a.page, 'Is the big one arriving?');
+  await send(a.page, 'Is the big one arriving?');
   await messages(b.page).getByText('Is the big one arriving?', { exact: true }).waitFor({ timeout: T });
   const duringChat = await percent(b.page, 'Receiving big file.bin');
-  await sendChat(b.page, 'Yes, and chat still works');
+  await send(b.page, 'Yes, and chat still works');
   await messages(a.page).getByText('Yes, and chat still works', { exact: true }).waitFor({ timeout: T });
   assert.ok(duringChat !== null && duringChat < 100, `chat arrived while the file was still moving (${duringChat}%)`);
 
@@ -307,7 +308,7 @@ test('a 50 MB file and small ones cross at once while chatting, survive a reload
   await a.page.getByRole('alert').filter({ hasText: '“huge.bin” is 201 MB; Twain can send files up to 200 MB.' }).waitFor({ timeout: T });
   assert.equal(await card(a.page, 'huge.bin').count(), 0, 'no card for the refused file');
   await screenshot(a.page, SUITE, 'too-big');
-  await sendChat(a.page, 'after the big one');
+  await send(a.page, 'after the big one');
   await messages(b.page).getByText('after the big one', { exact: true }).waitFor({ timeout: T });
   assert.equal(await card(b.page, 'huge.bin').count(), 0, 'nothing about the refused file reached B');
 
