@@ -198,6 +198,50 @@ test('a peer that resets its identity is flagged as a different identity on retu
 });
 
 /**
+ * Proofs lost on the way: the first two `proof` frames this browser sends never leave it (its proof when the
+ * channel opens, and its answer to the other browser's first ask).
+ */
+function loseFirstTwoProofs() {
+  window.__proofs = { sent: 0, lost: 0 };
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (message) {
+    if (typeof message === 'string' && message.startsWith('{"type":"proof"')) {
+      window.__proofs.sent += 1;
+      if (window.__proofs.lost < 2) {
+        window.__proofs.lost += 1;
+        return undefined;
+      }
+    }
+    return send.call(this, message);
+  };
+}
+
+test('a lost identity proof is asked for again, so a good connection raises no warning', async () => {
+  const a = await peer('lost-alice');
+  const b = await peer('lost-bob');
+  await b.context.addInitScript(loseFirstTwoProofs);
+  await pair(a, b);
+
+  // A asks again until B's proof arrives, well before it would give up: no interception warning.
+  await note(a.page, 'First time you meet').waitFor({ timeout: T });
+  await note(b.page, 'First time you meet').waitFor({ timeout: T });
+  assert.equal(await page_alerts(a.page), 0);
+  assert.equal(await page_alerts(b.page), 0);
+  const proofs = await b.page.evaluate(() => window.__proofs);
+  assert.equal(proofs.lost, 2);
+  assert.ok(proofs.sent >= 3, `B sent its proof again when asked (${proofs.sent} in all)`);
+  // Each side checked the other's key: the same safety code on both.
+  assert.equal(await safetyCode(a.page), await safetyCode(b.page));
+
+  // Nothing is held: chat flows both ways.
+  await send(a.page, 'no warning on a good connection');
+  await messages(b.page).getByText('no warning on a good connection', { exact: true }).waitFor({ timeout: T });
+  await send(b.page, 'and back');
+  await messages(a.page).getByText('and back', { exact: true }).waitFor({ timeout: T });
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
+/**
  * The "test build that signs another fingerprint": WebCrypto signs a made-up DTLS fingerprint and the proof frame
  * claims it. The signature is genuine, the key is the peer's own, only the fingerprint is not this connection's.
  */

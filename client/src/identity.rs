@@ -5,7 +5,8 @@
 //! - [`TrustController`], one per room page: when the chat channel opens it signs the DTLS fingerprint of its own
 //!   local description with the room id and sends a `proof` (then a `room-mode`); when the other browser's
 //!   `proof` arrives it checks it with [`twain_protocol::verify::verify_proof`] against the remote description
-//!   this connection actually uses and the identity the worker introduced. A failed or missing proof means
+//!   this connection actually uses and the identity the worker introduced. While that proof is missing it asks
+//!   for it again, and it answers the other's asks ([`ProofExchange`] decides). A failed or missing proof means
 //!   someone may be in the middle: the view says so loudly and [`TrustView::blocks_sending`] holds the composer,
 //!   files and calls until the person chooses. A valid proof is then compared with the key remembered for the
 //!   room: first meeting, same person as last time, or a different identity (a visible warning).
@@ -21,7 +22,8 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use twain_protocol::ids::base64url;
 use twain_protocol::signal::PeerInfo;
 use twain_protocol::verify::{
-    decode_public_key, proof_message, safety_code, verify_proof, Fingerprint, Proof, VerifyError,
+    decode_public_key, proof_message, safety_code, verify_proof, Fingerprint, Proof, ProofExchange,
+    VerifyError, PROOF_ASK_INTERVAL_MS,
 };
 use twain_protocol::wire::PeerFrame;
 use wasm_bindgen::{JsCast, JsValue};
@@ -211,6 +213,12 @@ pub struct TrustController {
     peer: RefCell<Option<PeerInfo>>,
     peer_key: RefCell<Option<String>>,
     signing_key: RefCell<Option<CryptoKey>>,
+    /// This pairing's signed proof, `(pairing, fingerprint, signature)`: sent again without signing again.
+    own_proof: RefCell<Option<(u64, String, String)>>,
+    /// When to send our proof on this connection (on open, to ask again, to answer an ask).
+    exchange: RefCell<ProofExchange>,
+    /// The next time to ask again for the other browser's proof.
+    ask_timer: RefCell<Option<Timeout>>,
     timer: RefCell<Option<Timeout>>,
     view: RefCell<TrustView>,
     on_view: RefCell<Callback<TrustView>>,
@@ -242,6 +250,9 @@ impl TrustController {
             peer: RefCell::new(None),
             peer_key: RefCell::new(None),
             signing_key: RefCell::new(None),
+            own_proof: RefCell::new(None),
+            exchange: RefCell::new(ProofExchange::new()),
+            ask_timer: RefCell::new(None),
             timer: RefCell::new(None),
             view: RefCell::new(TrustView {
                 check: Check::Idle,
@@ -300,6 +311,7 @@ impl TrustController {
     /// The page goes away.
     pub fn stop(&self) {
         self.timer.borrow_mut().take();
+        self.ask_timer.borrow_mut().take();
         self.pairing.set(self.pairing.get() + 1);
     }
 
@@ -311,6 +323,9 @@ impl TrustController {
                 *self.peer.borrow_mut() = Some(peer.clone());
                 self.peer_key.borrow_mut().take();
                 self.timer.borrow_mut().take();
+                self.ask_timer.borrow_mut().take();
+                self.own_proof.borrow_mut().take();
+                *self.exchange.borrow_mut() = ProofExchange::new();
                 let id = peer.peer_id.clone();
                 self.update(|v| {
                     v.check = Check::Idle;
@@ -325,6 +340,7 @@ impl TrustController {
             SessionEvent::PeerDeparted(_) => {
                 self.peer.borrow_mut().take();
                 self.timer.borrow_mut().take();
+                self.ask_timer.borrow_mut().take();
                 self.update(|v| {
                     v.check = Check::Idle;
                     v.peer_keeps_nothing = false;
@@ -335,14 +351,28 @@ impl TrustController {
                 public_key,
                 fingerprint,
                 signature,
+                ask,
             }) => {
-                let (public_key, fingerprint, signature) =
-                    (public_key.clone(), fingerprint.clone(), signature.clone());
+                let (public_key, fingerprint, signature, ask) = (
+                    public_key.clone(),
+                    fingerprint.clone(),
+                    signature.clone(),
+                    *ask,
+                );
                 let Some(this) = self.self_ref.upgrade() else {
                     return;
                 };
                 // After this event is delivered: the session may be borrowed right now.
-                spawn_local(async move { this.check_proof(&public_key, &fingerprint, &signature) });
+                spawn_local(async move {
+                    if !this.check_proof(&public_key, &fingerprint, &signature) {
+                        return;
+                    }
+                    this.ask_timer.borrow_mut().take();
+                    let answer = this.exchange.borrow_mut().on_checked(ask);
+                    if let Some(ask) = answer {
+                        this.send_proof_quietly(ask).await;
+                    }
+                });
             }
             SessionEvent::Frame(PeerFrame::RoomMode { keep_nothing }) => {
                 let keep_nothing = *keep_nothing;
@@ -378,11 +408,19 @@ impl TrustController {
                 }
             }));
         }
+        if !self.exchange.borrow().has_checked_theirs() && self.ask_timer.borrow().is_none() {
+            self.ask_again_later(self.pairing.get());
+        }
         let Some(this) = self.self_ref.upgrade() else {
             return;
         };
+        let ask = self.exchange.borrow_mut().on_open();
         spawn_local(async move {
-            if let Err(e) = this.send_proof().await {
+            let proven = match ask {
+                Some(ask) => this.send_proof(ask).await.map(|_| ()),
+                None => Ok(()),
+            };
+            if let Err(e) = proven {
                 web_sys::console::error_1(
                     &format!("twain: could not prove this identity: {e}").into(),
                 );
@@ -398,6 +436,38 @@ impl TrustController {
         });
     }
 
+    /// While the other browser's proof is missing on this pairing, asks for it again every
+    /// [`PROOF_ASK_INTERVAL_MS`], as many times as [`ProofExchange`] allows.
+    fn ask_again_later(&self, pairing: u64) {
+        let weak = self.self_ref.clone();
+        *self.ask_timer.borrow_mut() = Some(Timeout::new(PROOF_ASK_INTERVAL_MS, move || {
+            let Some(this) = weak.upgrade() else { return };
+            this.ask_timer.borrow_mut().take();
+            if this.pairing.get() != pairing {
+                return;
+            }
+            let ask = this.exchange.borrow_mut().on_interval();
+            if let Some(ask) = ask {
+                this.ask_again_later(pairing);
+                spawn_local(async move { this.send_proof_quietly(ask).await });
+            }
+        }));
+    }
+
+    /// Sends our proof again (asking, or answering an ask); a failure is only logged, the first send already told
+    /// the person.
+    async fn send_proof_quietly(&self, ask: bool) {
+        match self.send_proof(ask).await {
+            Ok(true) => {}
+            Ok(false) => web_sys::console::warn_1(
+                &"twain: the identity proof could not be sent now; the other browser will ask again".into(),
+            ),
+            Err(e) => web_sys::console::warn_1(
+                &format!("twain: could not prove this identity again: {e}").into(),
+            ),
+        }
+    }
+
     fn connection(&self) -> Option<web_sys::RtcPeerConnection> {
         self.session.try_borrow().ok()?.as_ref()?.connection()
     }
@@ -409,8 +479,37 @@ impl TrustController {
         }
     }
 
-    async fn send_proof(&self) -> Result<(), String> {
+    /// Signs (once per pairing) and sends our proof, with `ask` set as [`ProofExchange`] decided. `Ok(false)`:
+    /// signed but not sent (the channel is not open right now, or a new pairing started meanwhile).
+    async fn send_proof(&self, ask: bool) -> Result<bool, String> {
         let pairing = self.pairing.get();
+        let signed = match self.own_proof.borrow().as_ref() {
+            Some((p, fingerprint, signature)) if *p == pairing => {
+                Some((fingerprint.clone(), signature.clone()))
+            }
+            _ => None,
+        };
+        let (fingerprint, signature) = match signed {
+            Some(signed) => signed,
+            None => {
+                let signed = self.sign_proof().await?;
+                if self.pairing.get() != pairing {
+                    return Ok(false); // a new pairing started meanwhile; it sends its own proof
+                }
+                *self.own_proof.borrow_mut() = Some((pairing, signed.0.clone(), signed.1.clone()));
+                signed
+            }
+        };
+        Ok(self.send(&PeerFrame::Proof {
+            public_key: self.my_key_text.clone(),
+            fingerprint,
+            signature,
+            ask,
+        }))
+    }
+
+    /// This connection's proof: the fingerprint of our local description and our signature over it, as sent.
+    async fn sign_proof(&self) -> Result<(String, String), String> {
         let cached = self.signing_key.borrow().clone();
         let key = match cached {
             Some(key) => key,
@@ -431,20 +530,14 @@ impl TrustController {
             .ok_or("the connection has no local description")?;
         let fingerprint = Fingerprint::from_sdp(&local.sdp()).map_err(|e| e.to_string())?;
         let signature = sign(&key, &proof_message(&self.room_id, &fingerprint)).await?;
-        if self.pairing.get() != pairing {
-            return Ok(()); // a new pairing started meanwhile; it sends its own proof
-        }
-        self.send(&PeerFrame::Proof {
-            public_key: self.my_key_text.clone(),
-            fingerprint: fingerprint.to_string(),
-            signature: base64url(&signature),
-        });
-        Ok(())
+        Ok((fingerprint.to_string(), base64url(&signature)))
     }
 
-    fn check_proof(&self, public_key: &str, fingerprint: &str, signature: &str) {
+    /// Checks the other browser's proof against this connection. False if it could not be checked (no peer or no
+    /// connection any more).
+    fn check_proof(&self, public_key: &str, fingerprint: &str, signature: &str) -> bool {
         let Some(peer) = self.peer.borrow().clone() else {
-            return;
+            return false;
         };
         let remote = self
             .connection()
@@ -453,7 +546,7 @@ impl TrustController {
                     .or_else(|| pc.remote_description())
             })
             .map(|d| d.sdp());
-        let Some(remote) = remote else { return };
+        let Some(remote) = remote else { return false };
         let proof = Proof {
             public_key,
             fingerprint,
@@ -481,6 +574,7 @@ impl TrustController {
                 }
             }
         }
+        true
     }
 
     /// First meeting, same person, or a different identity than last time.

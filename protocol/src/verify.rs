@@ -345,6 +345,75 @@ pub fn safety_code(key_a: &[u8], key_b: &[u8]) -> String {
         .join(" ")
 }
 
+/// How often a browser still waiting for the other's proof asks for it again, in milliseconds.
+pub const PROOF_ASK_INTERVAL_MS: u32 = 3_000;
+/// How many times it asks again on one connection (the client gives up after about five intervals).
+pub const MAX_PROOF_ASKS: u32 = 4;
+/// How many asks it answers on one connection: an honest peer asks at most [`MAX_PROOF_ASKS`] times, so a
+/// modified one cannot make this browser send proofs without end.
+pub const MAX_PROOF_ANSWERS: u32 = MAX_PROOF_ASKS + 2;
+
+/// When to send this browser's `proof` on one connection, so that a proof that was never sent (the signing
+/// failed, the channel was busy reopening) or never checked does not turn into a false interception warning.
+///
+/// Sans-IO: the client calls the `on_*` methods and sends a proof whenever one returns `Some(ask)`, with the
+/// frame's `ask` flag set to that value. `ask` means "I have not checked a proof of yours on this connection yet:
+/// answer with yours". Only asks are answered, and an answer never asks (its sender has just checked the proof
+/// that asked), so two browsers cannot keep each other sending. A new connection starts a new exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofExchange {
+    /// A proof of the other browser was checked on this connection (whatever the result: asking again would
+    /// not change it).
+    checked_theirs: bool,
+    asks_left: u32,
+    answers_left: u32,
+}
+
+impl Default for ProofExchange {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProofExchange {
+    pub fn new() -> Self {
+        ProofExchange {
+            checked_theirs: false,
+            asks_left: MAX_PROOF_ASKS,
+            answers_left: MAX_PROOF_ANSWERS,
+        }
+    }
+
+    /// The chat channel opened: send our proof, asking for theirs unless it was already checked.
+    pub fn on_open(&mut self) -> Option<bool> {
+        Some(!self.checked_theirs)
+    }
+
+    /// [`PROOF_ASK_INTERVAL_MS`] passed: ask again while theirs is still missing, a bounded number of times.
+    pub fn on_interval(&mut self) -> Option<bool> {
+        if self.checked_theirs || self.asks_left == 0 {
+            return None;
+        }
+        self.asks_left -= 1;
+        Some(true)
+    }
+
+    /// Their proof arrived and was checked; `asked` is its `ask` flag. Answer with ours if they asked.
+    pub fn on_checked(&mut self, asked: bool) -> Option<bool> {
+        self.checked_theirs = true;
+        if !asked || self.answers_left == 0 {
+            return None;
+        }
+        self.answers_left -= 1;
+        Some(false)
+    }
+
+    /// Whether a proof of the other browser was checked on this connection.
+    pub fn has_checked_theirs(&self) -> bool {
+        self.checked_theirs
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,6 +779,7 @@ mod tests {
             public_key: made.public_key.clone(),
             fingerprint: made.fingerprint.clone(),
             signature: made.signature.clone(),
+            ask: false,
         };
         let text = frame.encode();
         assert!(
@@ -718,6 +788,19 @@ mod tests {
         );
         assert_eq!(PeerFrame::decode(&text).unwrap(), frame);
         assert_eq!(frame.transfer_id(), None);
+        // `ask` is sent only when true, and a proof without it (an older browser) does not ask.
+        assert!(!text.contains("ask"), "{text}");
+        let asking = PeerFrame::Proof {
+            public_key: made.public_key.clone(),
+            fingerprint: made.fingerprint.clone(),
+            signature: made.signature.clone(),
+            ask: true,
+        };
+        let asking_text = asking.encode();
+        assert!(asking_text.ends_with(r#","ask":true}"#), "{asking_text}");
+        assert_eq!(PeerFrame::decode(&asking_text).unwrap(), asking);
+        let not_a_flag = asking_text.replace(r#""ask":true"#, r#""ask":"yes""#);
+        assert!(PeerFrame::decode(&not_a_flag).is_err(), "{not_a_flag}");
         let mode = PeerFrame::RoomMode { keep_nothing: true };
         assert_eq!(mode.encode(), r#"{"type":"room-mode","keep_nothing":true}"#);
         assert_eq!(PeerFrame::decode(&mode.encode()).unwrap(), mode);
@@ -757,5 +840,112 @@ mod tests {
         assert!(groups
             .iter()
             .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit())));
+    }
+
+    /// Two browsers run [`ProofExchange`] over a channel that loses the proofs picked by `lost_a` (A to B) and
+    /// `lost_b` (B to A): bit `i` set loses that side's `i`-th proof. Every proof that arrives is checked at once.
+    /// Runs the client's schedule (open, then an interval tick until it gives up after five intervals) and
+    /// returns both exchanges and how many proofs each side sent.
+    fn exchange_over(lost_a: u32, lost_b: u32) -> ([ProofExchange; 2], [u32; 2]) {
+        let mut sides = [ProofExchange::new(), ProofExchange::new()];
+        let lost = [lost_a, lost_b];
+        let mut sent = [0u32; 2];
+        // Proofs in flight: (from, ask).
+        let mut wire: std::collections::VecDeque<(usize, bool)> = Default::default();
+        let send = |from: usize,
+                    ask: bool,
+                    sent: &mut [u32; 2],
+                    wire: &mut std::collections::VecDeque<_>| {
+            let index = sent[from];
+            sent[from] += 1;
+            if index >= 32 || lost[from] & (1 << index) == 0 {
+                wire.push_back((from, ask));
+            }
+        };
+        for (side, exchange) in sides.iter_mut().enumerate() {
+            if let Some(ask) = exchange.on_open() {
+                send(side, ask, &mut sent, &mut wire);
+            }
+        }
+        let deliver = |sides: &mut [ProofExchange; 2],
+                       sent: &mut [u32; 2],
+                       wire: &mut std::collections::VecDeque<(usize, bool)>| {
+            let mut steps = 0;
+            while let Some((from, ask)) = wire.pop_front() {
+                steps += 1;
+                assert!(steps < 1_000, "the two sides keep each other sending");
+                let to = 1 - from;
+                if let Some(answer_ask) = sides[to].on_checked(ask) {
+                    send(to, answer_ask, sent, wire);
+                }
+            }
+        };
+        deliver(&mut sides, &mut sent, &mut wire);
+        for _tick in 1..=5 {
+            for (side, exchange) in sides.iter_mut().enumerate() {
+                if let Some(ask) = exchange.on_interval() {
+                    send(side, ask, &mut sent, &mut wire);
+                }
+            }
+            deliver(&mut sides, &mut sent, &mut wire);
+        }
+        (sides, sent)
+    }
+
+    #[test]
+    fn proof_exchange_without_loss_sends_a_proof_and_one_answer_each() {
+        let (sides, sent) = exchange_over(0, 0);
+        assert!(sides.iter().all(ProofExchange::has_checked_theirs));
+        // Both opened asking; each answered the other's ask once.
+        assert_eq!(sent, [2, 2]);
+    }
+
+    #[test]
+    fn proof_exchange_recovers_from_any_few_losses_and_always_stops() {
+        let limit = 1 + MAX_PROOF_ASKS + MAX_PROOF_ANSWERS;
+        for lost_a in 0..(1u32 << 8) {
+            for lost_b in 0..(1u32 << 8) {
+                let (sides, sent) = exchange_over(lost_a, lost_b);
+                assert!(
+                    sent.iter().all(|&n| n <= limit),
+                    "lost {lost_a:08b}/{lost_b:08b}: sent {sent:?}, over {limit}"
+                );
+                if lost_a.count_ones() + lost_b.count_ones() <= MAX_PROOF_ASKS {
+                    assert!(
+                        sides.iter().all(ProofExchange::has_checked_theirs),
+                        "lost {lost_a:08b}/{lost_b:08b}: a side never checked the other's proof"
+                    );
+                }
+            }
+        }
+        // Losing every proof one way: the receiving side asks MAX_PROOF_ASKS times, then gives up.
+        let (sides, sent) = exchange_over(0, u32::MAX);
+        assert!(sides[1].has_checked_theirs() && !sides[0].has_checked_theirs());
+        assert_eq!(sent[0], 1 + MAX_PROOF_ASKS);
+    }
+
+    #[test]
+    fn proof_exchange_answers_asks_a_bounded_number_of_times() {
+        let mut side = ProofExchange::new();
+        assert_eq!(side.on_open(), Some(true));
+        let answers = (0..100)
+            .filter_map(|_| side.on_checked(true))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            answers,
+            vec![false; MAX_PROOF_ANSWERS as usize],
+            "answers never ask"
+        );
+        assert_eq!(
+            side.on_checked(false),
+            None,
+            "a proof that does not ask is not answered"
+        );
+        assert_eq!(side.on_interval(), None, "no asking once theirs is checked");
+        assert_eq!(
+            side.on_open(),
+            Some(false),
+            "a reopened channel sends ours without asking"
+        );
     }
 }

@@ -96,6 +96,10 @@ pub enum PeerFrame {
         fingerprint: String,
         /// Base64url of the ECDSA P-256 / SHA-256 signature, IEEE P1363 form (64 bytes).
         signature: String,
+        /// The sender has not checked a proof of the receiver on this connection yet: answer with yours (see
+        /// [`crate::verify::ProofExchange`]). Absent means false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ask: bool,
     },
     /// Sent after `hello` and on every change: whether the sender keeps nothing of this room (no history, no
     /// files) in its browser.
@@ -238,6 +242,7 @@ impl PeerFrame {
                 public_key,
                 fingerprint,
                 signature,
+                ..
             } => crate::verify::validate_proof_fields(public_key, fingerprint, signature),
             PeerFrame::RoomMode { .. } => Ok(()),
         }
