@@ -315,6 +315,73 @@ test('the room works on a phone-sized screen: the conversation and the composer 
   await screenshot(a.page, SUITE, 'phone-connected');
 });
 
+/** Polls `check` (async, true when the state is reached) until it holds; fails with `what` after `timeout`. */
+async function until(check, what, timeout = T) {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Turns the mouse wheel over the top of the conversation (where no button floats). */
+async function wheel(page, dy) {
+  await messages(page).hover({ position: { x: 40, y: 20 } });
+  await page.mouse.wheel(0, dy);
+}
+
+/** Whether the message `text` is inside the visible part of the conversation. */
+async function inView(page, text) {
+  const log = await messages(page).boundingBox();
+  const box = await messages(page).getByText(text, { exact: true }).boundingBox();
+  return Boolean(log && box) && box.y >= log.y - 1 && box.y + box.height <= log.y + log.height + 1;
+}
+
+test('reading older messages is not interrupted: new ones wait behind a button, and sending jumps to the newest', async () => {
+  const phone = { viewport: { width: 375, height: 700 } };
+  const a = await peer('reader', phone);
+  const b = await peer('writer', phone);
+  await connectPair(a, b, env.server.url);
+  for (let i = 1; i <= 12; i++) await send(b.page, `older message ${i}`);
+  await messages(a.page).getByText('older message 12', { exact: true }).waitFor({ timeout: T });
+  await until(() => inView(a.page, 'older message 12'), 'the newest message is in view');
+
+  // A scrolls up to read (mouse wheel over the conversation) while B writes on: the view stays put.
+  await wheel(a.page, -5000);
+  await until(() => inView(a.page, 'older message 1'), 'A reads the first message');
+  await send(b.page, 'news while you read');
+  await a.page.getByRole('button', { name: '1 new message', exact: true }).waitFor({ timeout: T });
+  await send(b.page, 'more news');
+  const jump = a.page.getByRole('button', { name: '2 new messages', exact: true });
+  await jump.waitFor({ timeout: T });
+  assert.ok(await inView(a.page, 'older message 1'), 'the view stays where A is reading');
+  assert.equal(await inView(a.page, 'more news'), false, 'the new message waits below');
+  await screenshot(a.page, SUITE, 'new-messages-below');
+
+  // The button brings A to the newest message and goes away; from there the view follows again.
+  await jump.click();
+  await until(() => inView(a.page, 'more news'), 'the newest message is in view after the jump');
+  await a.page.getByRole('button', { name: /new message/ }).waitFor({ state: 'detached', timeout: T });
+  await send(b.page, 'following again');
+  await until(() => inView(a.page, 'following again'), 'the view follows new messages again');
+
+  // Scrolling back down by hand also clears the button.
+  await wheel(a.page, -5000);
+  await until(() => inView(a.page, 'older message 1'), 'A reads the first message again');
+  await send(b.page, 'one more');
+  await a.page.getByRole('button', { name: '1 new message', exact: true }).waitFor({ timeout: T });
+  await wheel(a.page, 10000);
+  await until(() => inView(a.page, 'one more'), 'A scrolled down to the newest message');
+  await a.page.getByRole('button', { name: /new message/ }).waitFor({ state: 'detached', timeout: T });
+
+  // Scrolled up, sending a message of one's own jumps to it.
+  await wheel(a.page, -5000);
+  await until(() => inView(a.page, 'older message 1'), 'A reads the first message once more');
+  await send(a.page, 'my reply');
+  await until(() => inView(a.page, 'my reply'), 'my own message is in view');
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
 function escape(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -1,5 +1,6 @@
 //! The conversation: day separators, mine vs theirs, time, delivered ticks, system notices.
 
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::components::transfer_card::TransferCard;
@@ -28,17 +29,131 @@ pub struct MessageListProps {
     pub on_file: Callback<FileCommand>,
 }
 
+/// How close to the bottom (in CSS pixels) still counts as reading the newest messages.
+const BOTTOM_SLACK_PX: i32 = 48;
+
+/// How far the list is scrolled up from its bottom, in CSS pixels.
+fn gap_to_bottom(el: &web_sys::Element) -> i32 {
+    el.scroll_height() - el.scroll_top() - el.client_height()
+}
+
 #[function_component(MessageList)]
 pub fn message_list(props: &MessageListProps) -> Html {
     let list_ref = use_node_ref();
+    // Whether the view follows the newest message: true until the person scrolls up to read, true again once they
+    // are back at the bottom (or send something themselves).
+    let follow = use_mut_ref(|| true);
+    // Items seen at the last render (messages, files), to tell what is new.
+    let seen = use_mut_ref(|| (0usize, 0usize));
+    // New messages and files from the other person that arrived while the person was reading further up.
+    let unseen = use_state(|| 0usize);
     {
         let list_ref = list_ref.clone();
-        use_effect_with((props.messages.len(), props.files.len()), move |_| {
+        let follow = follow.clone();
+        let seen = seen.clone();
+        let unseen = unseen.clone();
+        let counts = (props.messages.len(), props.files.len());
+        let before = *seen.borrow();
+        let added_messages = props
+            .messages
+            .iter()
+            .rev()
+            .take(counts.0.saturating_sub(before.0));
+        let added_files = props
+            .files
+            .iter()
+            .rev()
+            .take(counts.1.saturating_sub(before.1));
+        let sent_by_me =
+            added_messages.clone().any(|m| m.from_me) || added_files.clone().any(|f| f.from_me);
+        let from_them = added_messages
+            .filter(|m| !m.from_me && m.kind == MessageKind::Chat)
+            .count()
+            + added_files.filter(|f| !f.from_me).count();
+        // After every render: a new message, a card that grew (progress, an error), the history loading.
+        use_effect(move || {
+            *seen.borrow_mut() = counts;
+            if sent_by_me {
+                *follow.borrow_mut() = true;
+            }
             if let Some(el) = list_ref.cast::<web_sys::Element>() {
-                el.set_scroll_top(el.scroll_height());
+                if *follow.borrow() {
+                    el.set_scroll_top(el.scroll_height());
+                } else if from_them > 0 {
+                    unseen.set(*unseen + from_them);
+                }
             }
         });
     }
+    {
+        // A picture preview that finishes loading makes its card taller without a render: keep following.
+        let list_ref = list_ref.clone();
+        let follow = follow.clone();
+        use_effect_with((), move |_| {
+            let el = list_ref.cast::<web_sys::Element>();
+            let on_load = {
+                let el = el.clone();
+                wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+                    if let Some(el) = el.as_ref().filter(|_| *follow.borrow()) {
+                        el.set_scroll_top(el.scroll_height());
+                    }
+                })
+            };
+            if let Some(el) = &el {
+                // `load` does not bubble: listen while it goes down (capture).
+                let _ = el.add_event_listener_with_callback_and_bool(
+                    "load",
+                    on_load.as_ref().unchecked_ref(),
+                    true,
+                );
+            }
+            move || {
+                if let Some(el) = &el {
+                    let _ = el.remove_event_listener_with_callback_and_bool(
+                        "load",
+                        on_load.as_ref().unchecked_ref(),
+                        true,
+                    );
+                }
+                drop(on_load);
+            }
+        });
+    }
+    let onscroll = {
+        let follow = follow.clone();
+        let unseen = unseen.clone();
+        Callback::from(move |e: Event| {
+            let el: web_sys::Element = e.target_unchecked_into();
+            let at_bottom = gap_to_bottom(&el) <= BOTTOM_SLACK_PX;
+            *follow.borrow_mut() = at_bottom;
+            if at_bottom && *unseen > 0 {
+                unseen.set(0);
+            }
+        })
+    };
+    let jump = {
+        let list_ref = list_ref.clone();
+        let follow = follow.clone();
+        let unseen = unseen.clone();
+        Callback::from(move |_| {
+            *follow.borrow_mut() = true;
+            unseen.set(0);
+            if let Some(el) = list_ref.cast::<web_sys::HtmlElement>() {
+                el.set_scroll_top(el.scroll_height());
+                // Keyboard users land in the conversation, where the arrow keys scroll on.
+                let _ = el.focus();
+            }
+        })
+    };
+    let jump_button = match *unseen {
+        0 => html! {},
+        n => html! {
+            <button class="jump" onclick={jump}>
+                <span aria-hidden="true">{ "↓ " }</span>
+                { if n == 1 { "1 new message".to_string() } else { format!("{n} new messages") } }
+            </button>
+        },
+    };
 
     let mut items = Vec::with_capacity((props.messages.len() + props.files.len()) * 2);
     let mut last_day = None;
@@ -81,12 +196,16 @@ pub fn message_list(props: &MessageListProps) -> Html {
     }
 
     html! {
-        <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite">
-            if props.loaded && props.messages.is_empty() && props.files.is_empty() {
-                <li class="empty" key="empty">{ "No messages yet. Say hello once you're connected." }</li>
-            }
-            { for items }
-        </ol>
+        <>
+            <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
+                tabindex="0" {onscroll}>
+                if props.loaded && props.messages.is_empty() && props.files.is_empty() {
+                    <li class="empty" key="empty">{ "No messages yet. Say hello once you're connected." }</li>
+                }
+                { for items }
+            </ol>
+            { jump_button }
+        </>
     }
 }
 
