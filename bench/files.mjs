@@ -15,7 +15,9 @@
 //   (for Twain including the receiver's download) minus the value just before it. CPU: user + system seconds of
 //   both trees during the run (for Twain including the save); with DETAIL, also by process and by thread, the
 //   whole machine's busy CPU seconds (which shows whether both cores were saturated), and the UDP datagrams sent,
-//   received and dropped because a socket's receive buffer was full (each drop makes SCTP slow down).
+//   received and dropped because a socket's receive buffer was full (each drop makes SCTP slow down), and the
+//   sender's send queue (bufferedAmount, sampled every 5 ms while the page's main thread is free, from the first
+//   queued byte to the last): if it rarely runs dry, the sender keeps SCTP fed and the pace is set further on.
 //
 // - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
 //   same worker and runs in the same rounds (baseline, other, Twain, baseline, Twain, other...: the two swap
@@ -283,6 +285,47 @@ function machineCpu() {
   return (user + nice + system + irq + softirq + (steal || 0)) / TICKS;
 }
 
+// ----- the sender's send queue (DETAIL) -----
+
+/** In every page: remembers the data channels it makes, so the benchmark can watch their send queues. */
+function keepChannels() {
+  const make = RTCPeerConnection.prototype.createDataChannel;
+  window.__channels = [];
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const dc = make.apply(this, args);
+    window.__channels.push(dc);
+    return dc;
+  };
+}
+
+/** Starts sampling, every 5 ms while the main thread is free, the send queue of the open channel `label`. */
+async function watchQueue(page, label) {
+  await page.evaluate((label) => {
+    clearInterval(window.__queueWatch);
+    const samples = (window.__queue = []);
+    window.__queueWatch = setInterval(() => {
+      const dc = (window.__channels || []).find((c) => c.label === label && c.readyState === 'open');
+      if (dc && samples.length < 100_000) samples.push(dc.bufferedAmount);
+    }, 5);
+  }, label);
+}
+
+/** Stops sampling; returns a sentence about the send queue while the file was being sent (from the first queued
+ * byte to the last). */
+async function queueReport(page) {
+  const all = await page.evaluate(() => {
+    clearInterval(window.__queueWatch);
+    return window.__queue;
+  });
+  const first = all.findIndex((n) => n > 0);
+  const last = all.findLastIndex((n) => n > 0);
+  if (first < 0) return 'no samples';
+  const q = all.slice(first, last + 1);
+  const pct = (x) => `${((100 * x) / q.length).toFixed(0)}%`;
+  const mean = q.reduce((a, n) => a + n, 0) / q.length;
+  return `${q.length} samples, mean ${(mean / 1024).toFixed(0)} KiB, empty ${pct(q.filter((n) => n === 0).length)}, under 64 KiB ${pct(q.filter((n) => n < 65536).length)}`;
+}
+
 // ----- baseline -----
 
 /** Opens a blank same-origin page in each browser and connects them with one data channel. */
@@ -484,6 +527,7 @@ export async function run({ server }) {
   await randomFile(path, SIZE);
   const a = await openPeer('bench-files-sender');
   const b = await openPeer('bench-files-receiver');
+  if (DETAIL) await a.context.addInitScript(keepChannels);
   const rows = [];
   try {
     const pids = { sender: browserPid(a.profile), receiver: browserPid(b.profile) };
@@ -514,7 +558,10 @@ export async function run({ server }) {
       const machine0 = machineCpu();
       const wall0 = Date.now();
       const mem = sampler(pids);
+      const senderPage = kind === 'baseline' ? base.sender : a.page;
+      if (DETAIL) await watchQueue(senderPage, kind === 'baseline' ? 'bench' : 'twain-files');
       const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
+      const queue = DETAIL && (await queueReport(senderPage));
       const { phases, perPid } = mem.stop();
       const cpu1 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
       const udp1 = udpCounters();
@@ -551,6 +598,7 @@ export async function run({ server }) {
         const udp = (k) => (udp1[k] ?? NaN) - (udp0[k] ?? NaN);
         line +=
           `\n       machine CPU ${f1(machine1 - machine0)} s in ${f1(wall)} s: ${((machine1 - machine0) / wall).toFixed(2)} of ${availableParallelism()} cores busy` +
+          `\n       sender's send queue (sampled while its main thread is free): ${queue}` +
           `\n       UDP datagrams: ${udp('OutDatagrams')} sent, ${udp('InDatagrams')} received, ${udp('RcvbufErrors')} dropped (receive buffer full)` +
           `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}` +
           `\n       CPU by thread: sender ${threadsUsed(threads0.sender, threads1.sender)}` +
