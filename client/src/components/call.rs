@@ -1,5 +1,6 @@
-//! The call panel: start buttons, the incoming-call prompt, and the call itself (remote video, local preview,
-//! duration, mute / camera / screen / hang up, the other person's "muted" and "camera off").
+//! Calls on the room page: the start buttons ([`CallButtons`], in the room's header), and the panel for the
+//! incoming-call prompt and the call itself ([`CallPanel`]: remote video, local preview, duration, mute / camera /
+//! screen / hang up, the other person's "muted" and "camera off").
 //!
 //! All state lives in the [`CallController`]; this view subscribes to it and attaches its streams to the
 //! `<video>` elements after each render.
@@ -16,8 +17,54 @@ pub struct CallPanelProps {
     pub controller: CallController,
     /// The other person's name.
     pub peer_name: AttrValue,
-    /// The chat channel is open (calls can only start then).
+}
+
+#[derive(Properties, PartialEq)]
+pub struct CallButtonsProps {
+    pub controller: CallController,
+    /// The other person's name.
+    pub peer_name: AttrValue,
+    /// The chat channel is open and nothing holds sending (calls can only start then).
     pub connected: bool,
+}
+
+/// The controller's view, kept current for this component.
+#[hook]
+fn use_call_view(controller: &CallController) -> UseStateHandle<CallView> {
+    let view = use_state(|| controller.view());
+    {
+        let view = view.clone();
+        use_effect_with(controller.clone(), move |c| {
+            let id = c.subscribe(Callback::from(move |v: CallView| view.set(v)));
+            let c = c.clone();
+            move || c.unsubscribe(id)
+        });
+    }
+    view
+}
+
+/// "Audio call" and "Video call", while no call is ringing or live (the panel has the controls then).
+#[function_component(CallButtons)]
+pub fn call_buttons(props: &CallButtonsProps) -> Html {
+    let controller = props.controller.clone();
+    let view = use_call_view(&controller);
+    if !matches!(view.stage, CallStage::Idle) {
+        return html! {};
+    }
+    let why =
+        (!props.connected).then(|| format!("You can call once {} is connected.", props.peer_name));
+    let start = |video: bool| {
+        let c = controller.clone();
+        Callback::from(move |_: MouseEvent| c.start(video))
+    };
+    html! {
+        <div class="call-bar">
+            <button aria-label="Start audio call" disabled={!props.connected} title={why.clone()}
+                onclick={start(false)}>{ phone_icon() }<span class="label">{ "Audio call" }</span></button>
+            <button aria-label="Start video call" disabled={!props.connected} title={why}
+                onclick={start(true)}>{ camera_icon() }<span class="label">{ "Video call" }</span></button>
+        </div>
+    }
 }
 
 /// Points `video` at `stream` unless it already plays it.
@@ -32,15 +79,7 @@ fn attach(video: &HtmlVideoElement, stream: Option<MediaStream>) {
 #[function_component(CallPanel)]
 pub fn call_panel(props: &CallPanelProps) -> Html {
     let controller = props.controller.clone();
-    let view = use_state(|| controller.view());
-    {
-        let view = view.clone();
-        use_effect_with(controller.clone(), move |c| {
-            let id = c.subscribe(Callback::from(move |v: CallView| view.set(v)));
-            let c = c.clone();
-            move || c.unsubscribe(id)
-        });
-    }
+    let view = use_call_view(&controller);
 
     // The duration ticks once a second while the call is live.
     let tick = use_force_update();
@@ -85,17 +124,8 @@ pub fn call_panel(props: &CallPanelProps) -> Html {
     });
 
     let body = match view.stage {
-        CallStage::Idle => {
-            let why = (!props.connected).then(|| format!("You can call once {peer} is connected."));
-            html! {
-                <div class="call-bar">
-                    <button aria-label="Start audio call" disabled={!props.connected} title={why.clone()}
-                        onclick={on(|c| c.start(false))}>{ phone_icon() }{ "Audio call" }</button>
-                    <button aria-label="Start video call" disabled={!props.connected} title={why}
-                        onclick={on(|c| c.start(true))}>{ camera_icon() }{ "Video call" }</button>
-                </div>
-            }
-        }
+        // The start buttons are in the header (CallButtons).
+        CallStage::Idle => html! {},
         CallStage::Preparing { accepting, .. } => html! {
             <section class="call ringing" aria-label="Call">
                 <p class="call-status" role="status">

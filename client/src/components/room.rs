@@ -15,7 +15,7 @@ use yew::prelude::*;
 use crate::app::{room_link, AppContext};
 use crate::call::CallController;
 use crate::components::attach::AttachFiles;
-use crate::components::call::CallPanel;
+use crate::components::call::{CallButtons, CallPanel};
 use crate::components::composer::Composer;
 use crate::components::message_list::MessageList;
 use crate::components::moderation::{self, use_moderation, ModerationAction, ModerationState};
@@ -466,7 +466,14 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <p class={classes!("pill", pill_class)} role="status" aria-live="polite">{ pill_text }</p>
                 </div>
                 <div class="room-actions">
-                    <button onclick={on_copy}>{ "Copy link" }</button>
+                    <CallButtons controller={call.clone()} peer_name={peer_label.clone()} connected={can_send} />
+                    <button class="copy" aria-label="Copy link" onclick={on_copy}>
+                        <svg class="icon" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+                            <path d="M10 14a5 5 0 0 0 7 0l3-3a5 5 0 0 0-7-7l-1 1" />
+                            <path d="M14 10a5 5 0 0 0-7 0l-3 3a5 5 0 0 0 7 7l1-1" />
+                        </svg>
+                        <span class="label">{ "Copy link" }</span>
+                    </button>
                     { copy_feedback }
                 </div>
             </header>
@@ -479,7 +486,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <button class="link" onclick={dismiss_notice}>{ "Dismiss" }</button>
                 </div>
             }
-            <CallPanel controller={call.clone()} peer_name={peer_label.clone()} connected={can_send} />
+            <CallPanel controller={call.clone()} peer_name={peer_label.clone()} />
             <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                 files={files.view.items.clone()} peer={peer_label.clone()} {connected}
                 files_held={trust.view.blocks_sending()}
