@@ -1,6 +1,11 @@
 //! Web addresses in chat text, so they can be shown as links. Only `http://` and `https://` addresses become
 //! links (never `javascript:`, `data:` or anything else), and the text of a link is exactly the address, so what
-//! a person sees is where it goes. Everything else stays plain text.
+//! a person sees is where it goes. Everything else stays plain text, addresses longer than [`MAX_LINK_BYTES`]
+//! included (so each candidate costs a bounded scan, whatever a message of 64 KiB without spaces holds).
+
+/// Longest address shown as a link, in bytes. Longer ones stay text: they are rare in chat, and scanning each
+/// `http` of a long word to its end would make rendering a hostile message quadratic.
+pub const MAX_LINK_BYTES: usize = 2048;
 
 /// A piece of a message: plain text, or a web address to show as a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +58,20 @@ fn find_scheme(text: &str, lower: &str, mut from: usize) -> Option<usize> {
     None
 }
 
-/// Length in bytes of the address at the start of `text` (0 when there is no host): up to the first space,
-/// quote or angle bracket, without trailing punctuation (a closing bracket stays when the address opened it).
+/// Length in bytes of the address at the start of `text` (0 when there is no host, or it is longer than
+/// [`MAX_LINK_BYTES`]): up to the first space, quote or angle bracket, without trailing punctuation (a closing
+/// bracket stays when the address opened it).
 fn link_len(text: &str) -> usize {
     let scheme = text.find("//").map_or(0, |i| i + 2);
-    let mut end = text
+    let Some(mut end) = text
         .char_indices()
+        .take_while(|&(i, _)| i <= MAX_LINK_BYTES)
         .find(|&(_, c)| c.is_whitespace() || c.is_control() || "<>\"`".contains(c))
-        .map_or(text.len(), |(i, _)| i);
+        .map(|(i, _)| i)
+        .or((text.len() <= MAX_LINK_BYTES).then_some(text.len()))
+    else {
+        return 0; // too long to be shown as a link
+    };
     // Brackets still open minus closed in `text[..end]`, counted once and kept up to date while the end moves.
     const PAIRS: [(char, char); 3] = [('(', ')'), ('[', ']'), ('{', '}')];
     let mut balance = PAIRS.map(|(open, close)| {
@@ -181,6 +192,33 @@ mod tests {
             links("(see https://a.example/x_(y)))."),
             vec!["https://a.example/x_(y)"]
         );
+    }
+
+    #[wasm_bindgen_test]
+    fn addresses_longer_than_the_limit_stay_text() {
+        use super::MAX_LINK_BYTES;
+        let longest = format!("https://a.example/{}", "x".repeat(MAX_LINK_BYTES - 18));
+        assert_eq!(longest.len(), MAX_LINK_BYTES);
+        assert_eq!(links(&format!("{longest} next")), vec![longest.as_str()]);
+        assert_eq!(links(&longest), vec![longest.as_str()]);
+        let too_long = format!("{longest}y");
+        for text in [too_long.clone(), format!("{too_long} https://b.example")] {
+            let parts = segments(&text);
+            assert_eq!(joined(&parts), text);
+            assert!(
+                !links(&text).contains(&too_long.as_str()),
+                "{}",
+                &text[..40]
+            );
+        }
+        assert_eq!(
+            links(&format!("{too_long} https://b.example")),
+            vec!["https://b.example"]
+        );
+        // A frame's worth of `(https:///` without a space: every candidate is refused after a bounded scan.
+        let hostile = "(https:///".repeat(6_500);
+        assert_eq!(links(&hostile), Vec::<&str>::new());
+        assert_eq!(joined(&segments(&hostile)), hostile);
     }
 
     #[wasm_bindgen_test]
