@@ -313,6 +313,17 @@ test('the room works on a phone-sized screen: the conversation and the composer 
     assert.ok((await overflow(p)) <= 0, 'no horizontal scrolling when connected');
   }
   await screenshot(a.page, SUITE, 'phone-connected');
+
+  // A longer draft grows the composer (up to a limit, then it scrolls), and it stays on screen.
+  const box = a.page.getByRole('textbox', { name: 'Message' });
+  const oneLine = (await box.boundingBox()).height;
+  await box.fill('first line\nsecond line\nthird line');
+  const threeLines = (await box.boundingBox()).height;
+  assert.ok(threeLines > oneLine * 1.5, `the composer grew with the draft (${oneLine} -> ${threeLines}px)`);
+  await box.fill('line\n'.repeat(40));
+  const many = await box.boundingBox();
+  assert.ok(many.height < 200 && many.y + many.height <= 700, `a long draft scrolls inside the composer (${many.height}px)`);
+  await box.fill('');
 });
 
 /** Polls `check` (async, true when the state is reached) until it holds; fails with `what` after `timeout`. */
