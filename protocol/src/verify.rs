@@ -775,12 +775,13 @@ mod tests {
         use crate::wire::PeerFrame;
         let (sk, raw) = key(1);
         let made = make(&sk, &raw, ROOM, &fp(0xAB));
-        let frame = PeerFrame::Proof {
+        let proof = |ask| PeerFrame::Proof {
             public_key: made.public_key.clone(),
             fingerprint: made.fingerprint.clone(),
             signature: made.signature.clone(),
-            ask: false,
+            ask,
         };
+        let frame = proof(false);
         let text = frame.encode();
         assert!(
             text.starts_with(r#"{"type":"proof","public_key":""#),
@@ -790,12 +791,7 @@ mod tests {
         assert_eq!(frame.transfer_id(), None);
         // `ask` is sent only when true, and a proof without it (an older browser) does not ask.
         assert!(!text.contains("ask"), "{text}");
-        let asking = PeerFrame::Proof {
-            public_key: made.public_key.clone(),
-            fingerprint: made.fingerprint.clone(),
-            signature: made.signature.clone(),
-            ask: true,
-        };
+        let asking = proof(true);
         let asking_text = asking.encode();
         assert!(asking_text.ends_with(r#","ask":true}"#), "{asking_text}");
         assert_eq!(PeerFrame::decode(&asking_text).unwrap(), asking);
