@@ -349,7 +349,7 @@ async function inView(page, text) {
 }
 
 test('reading older messages is not interrupted: new ones wait behind a button, and sending jumps to the newest', async () => {
-  const phone = { viewport: { width: 375, height: 700 } };
+  const phone = { viewport: { width: 390, height: 844 } };
   const a = await peer('reader', phone);
   const b = await peer('writer', phone);
   await connectPair(a, b, env.server.url);
@@ -375,6 +375,13 @@ test('reading older messages is not interrupted: new ones wait behind a button, 
   await a.page.getByRole('button', { name: /new message/ }).waitFor({ state: 'detached', timeout: T });
   await send(b.page, 'following again');
   await until(() => inView(a.page, 'following again'), 'the view follows new messages again');
+  // A longer draft makes the conversation shorter: it still shows the newest message.
+  const composer = a.page.getByRole('textbox', { name: 'Message' });
+  const logHeight = (await messages(a.page).boundingBox()).height;
+  await composer.fill('a draft\nof three\nlines');
+  await until(async () => (await messages(a.page).boundingBox()).height < logHeight - 20, 'the conversation got shorter');
+  await until(() => inView(a.page, 'following again'), 'the newest message is in view above the taller composer');
+  await composer.fill('');
 
   // Scrolling back down by hand also clears the button.
   await wheel(a.page, -5000);

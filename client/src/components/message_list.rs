@@ -86,12 +86,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
         });
     }
     {
-        // A picture preview that finishes loading makes its card taller without a render: keep following.
+        // Without a render, while following: a picture preview that finishes loading makes its card taller, and
+        // the conversation itself gets shorter when the composer grows or a phone's keyboard opens.
         let list_ref = list_ref.clone();
         let follow = follow.clone();
         use_effect_with((), move |_| {
             let el = list_ref.cast::<web_sys::Element>();
-            let on_load = {
+            let keep_to_newest = {
                 let el = el.clone();
                 wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
                     if let Some(el) = el.as_ref().filter(|_| *follow.borrow()) {
@@ -99,23 +100,32 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     }
                 })
             };
+            let resized = el.as_ref().and_then(|el| {
+                let observer =
+                    web_sys::ResizeObserver::new(keep_to_newest.as_ref().unchecked_ref()).ok()?;
+                observer.observe(el);
+                Some(observer)
+            });
             if let Some(el) = &el {
                 // `load` does not bubble: listen while it goes down (capture).
                 let _ = el.add_event_listener_with_callback_and_bool(
                     "load",
-                    on_load.as_ref().unchecked_ref(),
+                    keep_to_newest.as_ref().unchecked_ref(),
                     true,
                 );
             }
             move || {
+                if let Some(observer) = resized {
+                    observer.disconnect();
+                }
                 if let Some(el) = &el {
                     let _ = el.remove_event_listener_with_callback_and_bool(
                         "load",
-                        on_load.as_ref().unchecked_ref(),
+                        keep_to_newest.as_ref().unchecked_ref(),
                         true,
                     );
                 }
-                drop(on_load);
+                drop(keep_to_newest);
             }
         });
     }
