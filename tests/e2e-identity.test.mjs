@@ -106,6 +106,14 @@ async function resetIdentity(page) {
   await page.reload();
 }
 
+/** The accessible name of the focused element (its aria-label, else its text). */
+function focused(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    return el?.getAttribute('aria-label') || el?.textContent.trim();
+  });
+}
+
 async function safetyCode(page) {
   await page.getByRole('button', { name: 'Safety code' }).click();
   const dialog = page.getByRole('dialog', { name: 'Safety code' });
@@ -134,7 +142,16 @@ test('two peers prove their identities, compare the safety code and mark each ot
   assert.ok((await dialog.textContent()).includes(await storedIdentity(a.page)), 'the dialog shows the identity ids');
   await screenshot(a.page, SUITE, 'safety-code');
 
-  await a.page.getByRole('button', { name: 'Mark as verified' }).click();
+  // By keyboard: the open code has the focus; Escape closes it and gives the focus back to its button; Enter
+  // opens it again, and Enter marks the person verified.
+  assert.equal(await focused(a.page), 'Mark as verified');
+  await a.page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached', timeout: T });
+  assert.equal(await focused(a.page), 'Safety code');
+  await a.page.keyboard.press('Enter');
+  await dialog.waitFor({ timeout: T });
+  assert.equal(await focused(a.page), 'Mark as verified');
+  await a.page.keyboard.press('Enter');
   await b.page.getByRole('button', { name: 'Mark as verified' }).click();
   await heading(a.page).getByText('Verified').waitFor({ timeout: T });
   await heading(b.page).getByText('Verified').waitFor({ timeout: T });

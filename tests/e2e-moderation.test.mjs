@@ -76,9 +76,19 @@ test('the owner removes the peer (who rejoins), then bans them: the ban holds ac
   assert.equal(await ownerTools(b.page).count(), 0, 'the guest has no owner tools');
   await screenshot(a.page, SUITE, 'owner-tools');
 
+  // By keyboard: the question takes the focus on its safe answer, and Escape gives it back to the button.
+  const focused = () => a.page.evaluate(() => document.activeElement?.textContent.trim());
+  await ownerTools(a.page).getByRole('button', { name: 'Remove', exact: true }).focus();
+  await a.page.keyboard.press('Enter');
+  const confirmRemove = a.page.getByRole('alertdialog', { name: 'Confirm' });
+  await confirmRemove.waitFor({ timeout: T });
+  assert.equal(await focused(), 'Cancel');
+  await a.page.keyboard.press('Escape');
+  await confirmRemove.waitFor({ state: 'detached', timeout: T });
+  assert.equal(await focused(), 'Remove');
+
   // Remove: confirmation, then B is out with a "Rejoin" button and both peer connections are closed.
   await ownerTools(a.page).getByRole('button', { name: 'Remove', exact: true }).click();
-  const confirmRemove = a.page.getByRole('alertdialog', { name: 'Confirm' });
   await confirmRemove.getByText(`Remove ${bobName} from the room?`).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'confirm-remove');
   await confirmRemove.getByRole('button', { name: 'Yes, remove' }).click();

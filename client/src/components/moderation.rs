@@ -183,13 +183,52 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
         use_effect_with(peer.map(|p| p.peer_id.clone()), move |_| confirm.set(None));
     }
 
+    // Keyboard focus: into the question when it opens (on "Cancel", the safe answer), and back to the button
+    // that asked when it is cancelled (Escape included), since that button is disabled meanwhile.
+    let cancel_ref = use_node_ref();
+    let kick_ref = use_node_ref();
+    let ban_ref = use_node_ref();
+    let asked_by = use_mut_ref(|| None::<Removal>);
+    {
+        let (cancel_ref, kick_ref, ban_ref, asked_by) = (
+            cancel_ref.clone(),
+            kick_ref.clone(),
+            ban_ref.clone(),
+            asked_by.clone(),
+        );
+        use_effect_with(*confirm, move |open| {
+            let target = match open {
+                Some(_) => Some(cancel_ref),
+                None => asked_by.borrow_mut().take().map(|what| match what {
+                    Removal::Kick => kick_ref,
+                    Removal::Ban => ban_ref,
+                }),
+            };
+            if let Some(button) = target.and_then(|r| r.cast::<web_sys::HtmlElement>()) {
+                let _ = button.focus();
+            }
+        });
+    }
     let ask = |what: Removal| {
         let confirm = confirm.clone();
         Callback::from(move |_| confirm.set(Some(what)))
     };
     let cancel = {
         let confirm = confirm.clone();
-        Callback::from(move |_| confirm.set(None))
+        let asked_by = asked_by.clone();
+        Callback::from(move |_| {
+            *asked_by.borrow_mut() = *confirm;
+            confirm.set(None)
+        })
+    };
+    let on_key = {
+        let cancel = cancel.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" {
+                e.prevent_default();
+                cancel.emit(());
+            }
+        })
     };
 
     let tools = match peer {
@@ -225,11 +264,12 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
                     })
                 };
                 html! {
-                    <div class="confirm" role="alertdialog" aria-label="Confirm" aria-describedby="moderation-question">
+                    <div class="confirm" role="alertdialog" aria-label="Confirm" aria-describedby="moderation-question"
+                        onkeydown={on_key.clone()}>
                         <p id="moderation-question">{ question }</p>
                         <div class="row">
                             <button class={classes!((what == Removal::Ban).then_some("danger"))} onclick={on_yes}>{ yes }</button>
-                            <button onclick={cancel.clone()}>{ "Cancel" }</button>
+                            <button ref={cancel_ref.clone()} onclick={cancel.reform(|_| ())}>{ "Cancel" }</button>
                         </div>
                     </div>
                 }
@@ -238,8 +278,8 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
                 <>
                     <p class="muted small">{ format!("You created this room, so you can remove {name} (they can rejoin) or ban them (they can't).") }</p>
                     <div class="row">
-                        <button onclick={ask(Removal::Kick)} disabled={confirm.is_some()}>{ "Remove" }</button>
-                        <button class="danger" onclick={ask(Removal::Ban)} disabled={confirm.is_some()}>{ "Ban" }</button>
+                        <button ref={kick_ref.clone()} onclick={ask(Removal::Kick)} disabled={confirm.is_some()}>{ "Remove" }</button>
+                        <button ref={ban_ref.clone()} class="danger" onclick={ask(Removal::Ban)} disabled={confirm.is_some()}>{ "Ban" }</button>
                     </div>
                     { for confirmation }
                 </>

@@ -50,6 +50,39 @@ pub fn trust_panel(props: &TrustProps) -> Html {
         let open = open.clone();
         Callback::from(move |_| open.set(!*open))
     };
+    // Keyboard focus: into the safety code when it opens, back to the button that opened it when it closes.
+    let first_ref = use_node_ref();
+    let opener_ref = use_node_ref();
+    let compare_ref = use_node_ref();
+    let was_open = use_mut_ref(|| false);
+    {
+        let (first_ref, opener_ref, compare_ref) =
+            (first_ref.clone(), opener_ref.clone(), compare_ref.clone());
+        use_effect_with(*open, move |open| {
+            let closed = std::mem::replace(&mut *was_open.borrow_mut(), *open) && !*open;
+            let target = if *open {
+                first_ref.cast::<web_sys::HtmlElement>()
+            } else if closed {
+                opener_ref
+                    .cast::<web_sys::HtmlElement>()
+                    .or_else(|| compare_ref.cast::<web_sys::HtmlElement>())
+            } else {
+                None
+            };
+            if let Some(el) = target {
+                let _ = el.focus();
+            }
+        });
+    }
+    let on_key = {
+        let open = open.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" {
+                e.prevent_default();
+                open.set(false);
+            }
+        })
+    };
     let on_accept = {
         let c = c.clone();
         Callback::from(move |_| c.accept_new_identity())
@@ -85,7 +118,7 @@ pub fn trust_panel(props: &TrustProps) -> Html {
                 <p><strong>{ "This is a different identity than last time." }</strong></p>
                 <p>{ format!("The browser you are talking to now is not the one you met as {peer} in this room before. {peer} may have reset Twain or changed browsers, or someone may be pretending to be them. Compare the safety code to be sure.") }</p>
                 <div class="row">
-                    <button onclick={toggle_code.clone()}>{ "Compare safety code" }</button>
+                    <button ref={compare_ref.clone()} onclick={toggle_code.clone()}>{ "Compare safety code" }</button>
                     <button onclick={on_accept}>{ "Accept the new identity" }</button>
                 </div>
             </section>
@@ -117,7 +150,7 @@ pub fn trust_panel(props: &TrustProps) -> Html {
 
     let code_button = if view.safety_code.is_some() && view.continuity != Continuity::Changed {
         html! {
-            <button class="link" onclick={toggle_code.clone()} aria-expanded={open.to_string()}>
+            <button ref={opener_ref.clone()} class="link" onclick={toggle_code.clone()} aria-expanded={open.to_string()}>
                 { if *open { "Hide safety code" } else { "Safety code" } }
             </button>
         }
@@ -139,7 +172,7 @@ pub fn trust_panel(props: &TrustProps) -> Html {
                 })
             };
             html! {
-                <section class="card safety" role="dialog" aria-labelledby="safety-title">
+                <section class="card safety" role="dialog" aria-labelledby="safety-title" onkeydown={on_key}>
                     <h2 id="safety-title">{ "Safety code" }</h2>
                     <p>{ format!("Read this code to {peer} in person or on a call you trust (not in this chat). If {peer} sees the same code, nobody is in the middle of your conversation.") }</p>
                     <p class="safety-code" aria-label="Safety code digits">{ code.clone() }</p>
@@ -147,7 +180,7 @@ pub fn trust_panel(props: &TrustProps) -> Html {
                         { format!("Your identity: {} · {peer}'s identity: {}", view.my_id, view.peer_id.clone().unwrap_or_default()) }
                     </p>
                     <div class="row">
-                        <button class={classes!((!verified).then_some("primary"))} onclick={on_mark}>
+                        <button ref={first_ref.clone()} class={classes!((!verified).then_some("primary"))} onclick={on_mark}>
                             { if verified { "Remove the verified mark" } else { "Mark as verified" } }
                         </button>
                         <button onclick={toggle_code}>{ "Close" }</button>
