@@ -99,6 +99,9 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await send(a.page, 'after reload');
   await messages(b.page).getByText('after reload', { exact: true }).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'after-reload');
+  // The rename was told once: after A's reload the worker introduced B by the new name, so it is not news again.
+  assert.equal(await messages(a.page).getByText(/ is now called Bob <the builder>\.$/).count(), 1);
+  await assertText(status(a.page), /Connected to Bob <the builder>/);
   // Presence lines tell what happened while each was there: B saw A leave and come back; A, reloading, saw
   // nobody arrive (B was there all along), and B, who came in while A waited, saw no arrival either.
   await messages(b.page).getByText(`${aliceName} joined the room.`).waitFor({ timeout: T });

@@ -157,6 +157,27 @@ test('closing a socket tells the other peer, and the peer can come back', async 
   assert.equal(joined.epoch, back.welcome.epoch);
 });
 
+test('a rename is kept: the worker introduces the person by the new name from then on', async () => {
+  const { url, a, b } = await pair();
+  b.ws.send({ type: 'rename', name: 'Bob <the builder>' });
+  // Frames of one socket are handled in order: once the pong is back, the rename is done.
+  b.ws.send({ type: 'ping' });
+  await b.ws.nextOfType('pong');
+  await a.ws.close();
+  const back = await join(url, { peerId: a.peerId, name: 'Ann' });
+  assert.deepEqual(back.welcome.peer, { peer_id: b.peerId, name: 'Bob <the builder>' });
+
+  // A name that is blank or too long is refused, and the old one stays.
+  await assertError(b.ws, { type: 'rename', name: '   ' }, 'invalid');
+  await assertError(b.ws, { type: 'rename', name: 'n'.repeat(200) }, 'invalid');
+  await back.ws.close();
+  const again = await join(url, { peerId: a.peerId, name: 'Ann' });
+  assert.equal(again.welcome.peer.name, 'Bob <the builder>');
+  // Not before joining.
+  const early = await open(url);
+  await assertError(early, { type: 'rename', name: 'Early' }, 'not-joined', { joined: false });
+});
+
 test('a dropped connection (no close frame) also gives peer-left', async () => {
   const { a, b } = await pair();
   b.ws.terminate();

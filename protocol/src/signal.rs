@@ -161,6 +161,9 @@ pub enum ClientFrame {
     Unban { ban_id: String },
     /// Owner only: ask for [`ServerFrame::Bans`].
     ListBans,
+    /// The sender's new display name: the worker introduces it by that name from now on (a browser that comes back
+    /// later, the bans list). The browsers already told each other on their data channel.
+    Rename { name: String },
 }
 
 /// How often a client pings. A socket silent for [`crate::room::STALE_AFTER_MS`] may be evicted.
@@ -207,6 +210,7 @@ impl ClientFrame {
                 ids::validate_peer_id(peer_id)
             }
             ClientFrame::Unban { ban_id } => ids::validate_ban_id(ban_id),
+            ClientFrame::Rename { name } => validate_name(name),
         }
     }
 
@@ -350,6 +354,9 @@ mod tests {
         check_roundtrip(ClientFrame::Ban { peer_id: ID.into() });
         check_roundtrip(ClientFrame::Unban { ban_id: ID.into() });
         check_roundtrip(ClientFrame::ListBans);
+        check_roundtrip(ClientFrame::Rename {
+            name: "Bob <the builder>".into(),
+        });
     }
 
     #[test]
@@ -360,6 +367,22 @@ mod tests {
         // A hello without an owner key encodes exactly as before ownership existed.
         assert!(!hello(None).encode().contains("owner_key"));
         assert_eq!(ClientFrame::ListBans.encode(), r#"{"type":"list-bans"}"#);
+        assert_eq!(
+            ClientFrame::Rename { name: "A".into() }.encode(),
+            r#"{"type":"rename","name":"A"}"#
+        );
+        for bad in [
+            r#"{"type":"rename"}"#,
+            r#"{"type":"rename","name":"   "}"#,
+            r#"{"type":"rename","name":7}"#,
+        ] {
+            assert!(ClientFrame::decode(bad).is_err(), "{bad}");
+        }
+        let long = format!(
+            r#"{{"type":"rename","name":"{}"}}"#,
+            "n".repeat(crate::MAX_NAME_CHARS + 1)
+        );
+        assert!(ClientFrame::decode(&long).is_err(), "a name over the limit");
         assert_eq!(
             ClientFrame::Unban { ban_id: ID.into() }.encode(),
             format!(r#"{{"type":"unban","ban_id":"{ID}"}}"#)
@@ -390,6 +413,7 @@ mod tests {
     fn only_moderation_frames_are_owner_only() {
         assert!(!hello(Some(KEY)).is_owner_only());
         assert!(!ClientFrame::Ping.is_owner_only());
+        assert!(!ClientFrame::Rename { name: "A".into() }.is_owner_only());
         assert!(!ClientFrame::Signal {
             data: serde_json::json!({})
         }
@@ -645,6 +669,9 @@ mod tests {
                 id.prop_map(|peer_id| ClientFrame::Ban { peer_id }),
                 id.prop_map(|ban_id| ClientFrame::Unban { ban_id }),
                 Just(ClientFrame::ListBans),
+                "[a-zA-Z <>]{1,20}"
+                    .prop_filter("name not blank", |n| !n.trim().is_empty())
+                    .prop_map(|name| ClientFrame::Rename { name }),
             ]
         }
 

@@ -271,6 +271,11 @@ impl DurableObject for Room {
                 let bans = self.bans(now).await?;
                 send_bans(&ws, &bans);
             }
+            ClientFrame::Rename { name } => {
+                // Later introductions (a peer that comes back, a ban) carry the name the person uses now.
+                att.peer = Some(PeerInfo { name, ..me });
+                att.save(&ws);
+            }
         }
         Ok(())
     }

@@ -237,11 +237,21 @@ impl Session {
         sent || queued
     }
 
-    /// Changes our display name: used for the next joins and told to the other browser now.
+    /// Changes our display name: told to the other browser and the worker now, and used for the next joins.
     pub fn rename(&self, name: &str) {
         let frame = {
             let mut inner = self.inner.borrow_mut();
+            if inner.me.name == name {
+                return;
+            }
             inner.me.name = name.to_string();
+            // The worker too, so a browser it introduces later (the other one reloading) gets the new name and
+            // does not announce the rename a second time. Not joined: the next join carries it.
+            if let (true, Some(socket)) = (inner.joined, &inner.socket) {
+                socket.send(&ClientFrame::Rename {
+                    name: name.to_string(),
+                });
+            }
             inner.hello_frame()
         };
         self.send(&frame);
