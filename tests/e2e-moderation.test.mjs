@@ -91,7 +91,10 @@ test('the owner removes the peer (who rejoins), then bans them: the ban holds ac
   await ownerTools(a.page).getByRole('button', { name: 'Remove', exact: true }).click();
   await confirmRemove.getByText(`Remove ${bobName} from the room?`).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'confirm-remove');
-  await confirmRemove.getByRole('button', { name: 'Yes, remove' }).click();
+  await confirmRemove.getByRole('button', { name: 'Yes, remove' }).focus();
+  await a.page.keyboard.press('Enter');
+  // The buttons go with the person: the focus moves to the owner's panel, where the outcome is said.
+  await a.page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Room owner', null, { timeout: T });
   await connectionAlert(b.page, REMOVED).waitFor({ timeout: T });
   await assertText(status(a.page), /left$/);
   await ownerTools(a.page).getByText(`You removed ${bobName} from the room.`).waitFor({ timeout: T });

@@ -183,25 +183,30 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
         use_effect_with(peer.map(|p| p.peer_id.clone()), move |_| confirm.set(None));
     }
 
-    // Keyboard focus: into the question when it opens (on "Cancel", the safe answer), and back to the button
-    // that asked when it is cancelled (Escape included), since that button is disabled meanwhile.
+    // Keyboard focus: into the question when it opens (on "Cancel", the safe answer); back to the button that
+    // asked when it is cancelled (Escape included), since that button is disabled meanwhile; to the owner's panel
+    // (where the outcome is said) when it is answered, since the buttons go with the person.
     let cancel_ref = use_node_ref();
     let kick_ref = use_node_ref();
     let ban_ref = use_node_ref();
-    let asked_by = use_mut_ref(|| None::<Removal>);
+    let panel_ref = use_node_ref();
+    // Where the focus goes when the question closes: the button that asked, or the panel (None: stay).
+    let focus_after = use_mut_ref(|| None::<Option<Removal>>);
     {
-        let (cancel_ref, kick_ref, ban_ref, asked_by) = (
+        let (cancel_ref, kick_ref, ban_ref, panel_ref, focus_after) = (
             cancel_ref.clone(),
             kick_ref.clone(),
             ban_ref.clone(),
-            asked_by.clone(),
+            panel_ref.clone(),
+            focus_after.clone(),
         );
         use_effect_with(*confirm, move |open| {
             let target = match open {
                 Some(_) => Some(cancel_ref),
-                None => asked_by.borrow_mut().take().map(|what| match what {
-                    Removal::Kick => kick_ref,
-                    Removal::Ban => ban_ref,
+                None => focus_after.borrow_mut().take().map(|to| match to {
+                    Some(Removal::Kick) => kick_ref,
+                    Some(Removal::Ban) => ban_ref,
+                    None => panel_ref,
                 }),
             };
             if let Some(button) = target.and_then(|r| r.cast::<web_sys::HtmlElement>()) {
@@ -215,9 +220,9 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
     };
     let cancel = {
         let confirm = confirm.clone();
-        let asked_by = asked_by.clone();
+        let focus_after = focus_after.clone();
         Callback::from(move |_| {
-            *asked_by.borrow_mut() = *confirm;
+            *focus_after.borrow_mut() = Some(*confirm);
             confirm.set(None)
         })
     };
@@ -258,7 +263,9 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
                 let on_yes = {
                     let on_command = props.on_command.clone();
                     let confirm = confirm.clone();
+                    let focus_after = focus_after.clone();
                     Callback::from(move |_| {
+                        *focus_after.borrow_mut() = Some(None);
                         confirm.set(None);
                         on_command.emit((frame.clone(), done.clone()));
                     })
@@ -314,7 +321,7 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
     };
 
     html! {
-        <section class="moderation" aria-label="Room owner">
+        <section class="moderation" aria-label="Room owner" ref={panel_ref} tabindex="-1">
             { tools }
             <details class="bans">
                 <summary>{ format!("Bans ({})", props.bans.len()) }</summary>
