@@ -247,11 +247,9 @@ impl Session {
             inner.me.name = name.to_string();
             // The worker too, so a browser it introduces later (the other one reloading) gets the new name and
             // does not announce the rename a second time. Not joined: the next join carries it.
-            if let (true, Some(socket)) = (inner.joined, &inner.socket) {
-                socket.send(&ClientFrame::Rename {
-                    name: name.to_string(),
-                });
-            }
+            inner.send_to_room(&ClientFrame::Rename {
+                name: name.to_string(),
+            });
             inner.hello_frame()
         };
         self.send(&frame);
@@ -269,12 +267,10 @@ impl Session {
             inner.forget_peer_off_server_after(0);
             return Moderated::PeerAway;
         }
-        match &inner.socket {
-            Some(socket) if inner.joined => {
-                socket.send(frame);
-                Moderated::Sent
-            }
-            _ => Moderated::NotInRoom,
+        if inner.send_to_room(frame) {
+            Moderated::Sent
+        } else {
+            Moderated::NotInRoom
         }
     }
 
@@ -364,6 +360,17 @@ impl Inner {
                 socket.send(&ClientFrame::Ping);
             });
         }));
+    }
+
+    /// Sends `frame` to the worker if this browser is in the room there right now; false otherwise.
+    fn send_to_room(&self, frame: &ClientFrame) -> bool {
+        match &self.socket {
+            Some(socket) if self.joined => {
+                socket.send(frame);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn schedule_retry(&mut self) {
