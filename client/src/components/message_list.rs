@@ -3,6 +3,7 @@
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::components::focus;
 use crate::components::transfer_card::TransferCard;
 use crate::files::view::FileItem;
 use crate::files::FileCommand;
@@ -148,11 +149,11 @@ pub fn message_list(props: &MessageListProps) -> Html {
         Callback::from(move |_| {
             *follow.borrow_mut() = true;
             unseen.set(0);
-            if let Some(el) = list_ref.cast::<web_sys::HtmlElement>() {
+            if let Some(el) = list_ref.cast::<web_sys::Element>() {
                 el.set_scroll_top(el.scroll_height());
-                // Keyboard users land in the conversation, where the arrow keys scroll on.
-                let _ = el.focus();
             }
+            // Keyboard users land in the conversation, where the arrow keys scroll on.
+            focus(&list_ref);
         })
     };
     let jump_button = match *unseen {

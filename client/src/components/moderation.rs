@@ -20,6 +20,7 @@ use twain_protocol::signal::{close, BanInfo, ClientFrame, PeerInfo};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
+use crate::components::{focus, on_escape};
 use crate::net::session::{Me, Moderated, ModerationEvent, Session, SessionEvent};
 use crate::storage::Storage;
 
@@ -209,8 +210,8 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
                     None => panel_ref,
                 }),
             };
-            if let Some(button) = target.and_then(|r| r.cast::<web_sys::HtmlElement>()) {
-                let _ = button.focus();
+            if let Some(target) = target {
+                focus(&target);
             }
         });
     }
@@ -226,15 +227,7 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
             confirm.set(None)
         })
     };
-    let on_key = {
-        let cancel = cancel.clone();
-        Callback::from(move |e: KeyboardEvent| {
-            if e.key() == "Escape" {
-                e.prevent_default();
-                cancel.emit(());
-            }
-        })
-    };
+    let on_key = on_escape(cancel.clone());
 
     let tools = match peer {
         None => html! {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::components::{focus, on_escape};
 use crate::identity::{Check, Continuity, TrustController, TrustView};
 
 #[derive(Properties, PartialEq)]
@@ -60,28 +61,16 @@ pub fn trust_panel(props: &TrustProps) -> Html {
             (first_ref.clone(), opener_ref.clone(), compare_ref.clone());
         use_effect_with(*open, move |open| {
             let closed = std::mem::replace(&mut *was_open.borrow_mut(), *open) && !*open;
-            let target = if *open {
-                first_ref.cast::<web_sys::HtmlElement>()
-            } else if closed {
-                opener_ref
-                    .cast::<web_sys::HtmlElement>()
-                    .or_else(|| compare_ref.cast::<web_sys::HtmlElement>())
-            } else {
-                None
-            };
-            if let Some(el) = target {
-                let _ = el.focus();
+            if *open {
+                focus(&first_ref);
+            } else if closed && !focus(&opener_ref) {
+                focus(&compare_ref);
             }
         });
     }
     let on_key = {
         let open = open.clone();
-        Callback::from(move |e: KeyboardEvent| {
-            if e.key() == "Escape" {
-                e.prevent_default();
-                open.set(false);
-            }
-        })
+        on_escape(Callback::from(move |_| open.set(false)))
     };
     let on_accept = {
         let c = c.clone();
