@@ -7,8 +7,8 @@
 //! pump task:
 //!
 //! - **Sending**: a picked `File` (a disk-backed handle, never its bytes) is hashed as it streams through one reused
-//!   1 MiB buffer ([`io::hash_blobs`]), offered, then read on demand from `Blob.slice(offset).stream()` with a
-//!   1 MiB read-ahead ([`io::FileReader`]) that serves the engine's 128 KiB reads. The engine starts no read
+//!   1 MiB buffer ([`io::hash_blobs`]), offered, then read on demand, one 1 MiB `Blob.slice` stream at a time, into a
+//!   read-ahead ([`io::FileReader`]) that serves the engine's 128 KiB reads. The engine starts no read
 //!   while the `twain-files` channel holds [`HIGH_WATER`](twain_protocol::transfer::HIGH_WATER) bytes; the pump
 //!   then sleeps until `bufferedamountlow`. So the send queue stays around 1 MiB, far from Chromium's 16 MiB
 //!   limit, and chat (on its own channel) never waits behind file data.
