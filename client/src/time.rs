@@ -1,6 +1,6 @@
 //! Dates and times for people, in the browser's locale.
 
-use js_sys::{Date, Object, Reflect};
+use js_sys::{Array, Date, Function, Intl, Object, Reflect};
 use wasm_bindgen::JsValue;
 
 fn options(pairs: &[(&str, &str)]) -> Object {
@@ -11,14 +11,35 @@ fn options(pairs: &[(&str, &str)]) -> Object {
     o
 }
 
+/// A cached `Intl.DateTimeFormat(default locale, options)`'s `format` function. Making a formatter is the
+/// expensive part (the conversation formats every message's time on each render, four times a second during a
+/// file transfer), so each kind is made once.
+fn formatter(pairs: &[(&str, &str)]) -> Function {
+    Intl::DateTimeFormat::new(&Array::new(), &options(pairs)).format()
+}
+
+thread_local! {
+    static CLOCK: Function = formatter(&[("hour", "2-digit"), ("minute", "2-digit")]);
+    static DATE: Function = formatter(&[
+        ("weekday", "short"),
+        ("day", "numeric"),
+        ("month", "short"),
+        ("year", "numeric"),
+    ]);
+}
+
+fn format_with(format: &Function, date: &Date) -> String {
+    format
+        .call1(&JsValue::UNDEFINED, date)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
 /// "14:05" (or "2:05 PM", by locale).
 pub fn clock(ts: f64) -> String {
-    Date::new(&JsValue::from_f64(ts))
-        .to_locale_time_string_with_options(
-            "default",
-            &options(&[("hour", "2-digit"), ("minute", "2-digit")]),
-        )
-        .into()
+    let date = Date::new(&JsValue::from_f64(ts));
+    CLOCK.with(|f| format_with(f, &date))
 }
 
 /// "Today", "Yesterday" or "Sat, 21 Nov 2026".
@@ -37,16 +58,7 @@ pub fn day(ts: f64) -> String {
     if same_day(&date, &yesterday) {
         return "Yesterday".into();
     }
-    date.to_locale_date_string(
-        "default",
-        &options(&[
-            ("weekday", "short"),
-            ("day", "numeric"),
-            ("month", "short"),
-            ("year", "numeric"),
-        ]),
-    )
-    .into()
+    DATE.with(|f| format_with(f, &date))
 }
 
 /// Day key for grouping messages ("2026-10-21").
@@ -63,4 +75,44 @@ pub fn iso(ts: f64) -> String {
 /// "Today 14:05", "Yesterday 09:12" or "Sat, 21 Nov 2026 14:05".
 pub fn when(ts: f64) -> String {
     format!("{} {}", day(ts), clock(ts))
+}
+
+#[cfg(test)]
+mod tests {
+    use js_sys::Date;
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::{clock, day, options, when};
+
+    /// The cached formatters say what the browser's one-off `toLocale…String` calls say.
+    #[wasm_bindgen_test]
+    fn cached_formatters_match_one_off_formatting() {
+        for ts in [0.0, 1_700_000_000_000.0, 1_763_800_123_456.0] {
+            let date = Date::new(&JsValue::from_f64(ts));
+            let time: String = date
+                .to_locale_time_string_with_options(
+                    "default",
+                    &options(&[("hour", "2-digit"), ("minute", "2-digit")]),
+                )
+                .into();
+            let long: String = date
+                .to_locale_date_string(
+                    "default",
+                    &options(&[
+                        ("weekday", "short"),
+                        ("day", "numeric"),
+                        ("month", "short"),
+                        ("year", "numeric"),
+                    ]),
+                )
+                .into();
+            assert!(!time.is_empty() && !long.is_empty());
+            assert_eq!(clock(ts), time);
+            assert_eq!(day(ts), long);
+            assert_eq!(when(ts), format!("{long} {time}"));
+        }
+        assert_eq!(day(Date::now()), "Today");
+        assert_eq!(day(Date::now() - 86_400_000.0), "Yesterday");
+    }
 }
