@@ -272,6 +272,21 @@ test('a connection kept for a person who stays off the signaling server ends aft
   await saysLeft(a.page, bobName);
 });
 
+test('a person who leaves while the signaling server is down is said to have left once it is back', async () => {
+  const a = await peer('alice9');
+  const b = await peer('bob9');
+  await connectPair(a, b, env.server.url);
+  const bobName = await nameOf(b.page);
+  await env.restart(async () => {
+    // B closes the room while nobody can tell A: A only sees its direct connection end.
+    await b.page.goto('about:blank');
+    await assertText(status(a.page), /^Reconnecting/, 2 * T);
+  });
+  // Back on the server, A is welcomed alone: B left, in the status and in the conversation.
+  await saysLeft(a.page, bobName);
+  assert.equal(await messages(a.page).getByText(`${bobName} left the room.`, { exact: true }).count(), 1);
+});
+
 for (const [n, button, done] of [
   [6, 'Remove', (name) => `You removed ${name} from the room.`],
   [8, 'Ban', () => 'Your connection with them has ended, but the ban could not be recorded'],

@@ -447,12 +447,8 @@ impl Inner {
                     None if self.chat_open && self.peer_info.is_some() => {
                         self.forget_peer_off_server_after(OFF_SERVER_GRACE_MS);
                     }
-                    None => {
-                        if self.peer_info.take().is_some() {
-                            self.had_peer = true;
-                        }
-                        self.drop_peer(events);
-                    }
+                    // Alone, and no connection to keep: whoever was here left (while we could not hear it).
+                    None => self.peer_left(events),
                 }
             }
             ServerFrame::PeerJoined {
