@@ -17,7 +17,8 @@
 //   whole machine's busy CPU seconds (which shows whether both cores were saturated), and the UDP datagrams sent,
 //   received and dropped because a socket's receive buffer was full (each drop makes SCTP slow down), and the
 //   sender's send queue (bufferedAmount, sampled every 5 ms while the page's main thread is free, from the first
-//   queued byte to the last): if it rarely runs dry, the sender keeps SCTP fed and the pace is set further on.
+//   queued byte to the last): if it rarely runs dry, the sender keeps SCTP fed and the pace is set further on; and
+//   the data phase alone (first file chunk sent to last one received), without the steps around it.
 //
 // - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
 //   same worker and runs in the same rounds (baseline, other, Twain, baseline, Twain, other...: the two swap
@@ -285,6 +286,44 @@ function machineCpu() {
   return (user + nice + system + irq + softirq + (steal || 0)) / TICKS;
 }
 
+// ----- the data phase (DETAIL) -----
+
+/** In every page: notes when the first and last file chunk (a binary message on the file channel) was sent and
+ * received, so the benchmark can tell the data phase from the steps around it (hashing, offer, verification). */
+function timeChunks() {
+  const fileChannel = (label) => label === 'bench' || label === 'twain-files';
+  const t = () => window.__chunks || (window.__chunks = { firstSend: 0, lastSend: 0, firstRecv: 0, lastRecv: 0 });
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (data) {
+    if (fileChannel(this.label) && typeof data !== 'string') {
+      const now = Date.now();
+      t().firstSend ||= now;
+      t().lastSend = now;
+    }
+    return send.call(this, data);
+  };
+  const make = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const dc = make.apply(this, args);
+    if (fileChannel(dc.label)) {
+      dc.addEventListener('message', (e) => {
+        if (typeof e.data === 'string') return;
+        const now = Date.now();
+        t().firstRecv ||= now;
+        t().lastRecv = now;
+      });
+    }
+    return dc;
+  };
+}
+
+/** Seconds from the first file chunk sent to the last one received (one machine, one clock). */
+async function dataPhase(sender, receiver) {
+  const s = await sender.evaluate(() => window.__chunks);
+  const r = await receiver.evaluate(() => window.__chunks);
+  return s && r && s.firstSend && r.lastRecv ? (r.lastRecv - s.firstSend) / 1000 : NaN;
+}
+
 // ----- the sender's send queue (DETAIL) -----
 
 /** In every page: remembers the data channels it makes, so the benchmark can watch their send queues. */
@@ -527,7 +566,10 @@ export async function run({ server }) {
   await randomFile(path, SIZE);
   const a = await openPeer('bench-files-sender');
   const b = await openPeer('bench-files-receiver');
-  if (DETAIL) await a.context.addInitScript(keepChannels);
+  if (DETAIL) {
+    await a.context.addInitScript(keepChannels);
+    for (const p of [a, b]) await p.context.addInitScript(timeChunks);
+  }
   const rows = [];
   try {
     const pids = { sender: browserPid(a.profile), receiver: browserPid(b.profile) };
@@ -559,9 +601,14 @@ export async function run({ server }) {
       const wall0 = Date.now();
       const mem = sampler(pids);
       const senderPage = kind === 'baseline' ? base.sender : a.page;
-      if (DETAIL) await watchQueue(senderPage, kind === 'baseline' ? 'bench' : 'twain-files');
+      const receiverPage = kind === 'baseline' ? base.receiver : b.page;
+      if (DETAIL) {
+        await watchQueue(senderPage, kind === 'baseline' ? 'bench' : 'twain-files');
+        for (const page of [senderPage, receiverPage]) await page.evaluate(() => (window.__chunks = undefined));
+      }
       const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
       const queue = DETAIL && (await queueReport(senderPage));
+      const data = DETAIL ? await dataPhase(senderPage, receiverPage) : NaN;
       const { phases, perPid } = mem.stop();
       const cpu1 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
       const udp1 = udpCounters();
@@ -576,6 +623,7 @@ export async function run({ server }) {
         sender: mib(peak('sender') - before.sender),
         receiver: mib(peak('receiver') - before.receiver),
         cpu: cpuTotal(cpu0.sender, cpu1.sender) + cpuTotal(cpu0.receiver, cpu1.receiver),
+        data,
       };
       rows.push(row);
       let line =
@@ -598,6 +646,7 @@ export async function run({ server }) {
         const udp = (k) => (udp1[k] ?? NaN) - (udp0[k] ?? NaN);
         line +=
           `\n       machine CPU ${f1(machine1 - machine0)} s in ${f1(wall)} s: ${((machine1 - machine0) / wall).toFixed(2)} of ${availableParallelism()} cores busy` +
+          `\n       data phase (first file chunk sent to last received): ${f1(data)} s = ${f1(mbps(data))} MB/s` +
           `\n       sender's send queue (sampled while its main thread is free): ${queue}` +
           `\n       UDP datagrams: ${udp('OutDatagrams')} sent, ${udp('InDatagrams')} received, ${udp('RcvbufErrors')} dropped (receive buffer full)` +
           `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}` +
@@ -637,6 +686,10 @@ export async function run({ server }) {
   show('plain-JS baseline', baseline, '-', 'baseline');
   show('Twain, pick to verified', twain, (twain / baseline).toFixed(2), 'twain');
   show('Twain, after hashing', afterHash, (afterHash / baseline).toFixed(2), '');
+  if (DETAIL) {
+    const dataRate = (kind) => mbps(of(kind, 'data'));
+    show('Twain, data phase only', dataRate('twain'), (dataRate('twain') / dataRate('baseline')).toFixed(2), '');
+  }
   if (OTHER) {
     const other = mbps(of('other', 'seconds'));
     show('other build, pick to verified', other, (other / baseline).toFixed(2), 'other');
