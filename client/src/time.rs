@@ -11,21 +11,26 @@ fn options(pairs: &[(&str, &str)]) -> Object {
     o
 }
 
+/// "14:05": the parts of a time shown beside a message or a file.
+const CLOCK_OPTIONS: &[(&str, &str)] = &[("hour", "2-digit"), ("minute", "2-digit")];
+/// "Sat, 21 Nov 2026": the parts of a date older than yesterday.
+const DATE_OPTIONS: &[(&str, &str)] = &[
+    ("weekday", "short"),
+    ("day", "numeric"),
+    ("month", "short"),
+    ("year", "numeric"),
+];
+
 /// A cached `Intl.DateTimeFormat(default locale, options)`'s `format` function. Making a formatter is the
-/// expensive part (the conversation formats every message's time on each render, four times a second during a
-/// file transfer), so each kind is made once.
+/// expensive part (every message row, day separator and file card formats a time as it renders, and the list
+/// renders four times a second during a file transfer), so each kind is made once.
 fn formatter(pairs: &[(&str, &str)]) -> Function {
     Intl::DateTimeFormat::new(&Array::new(), &options(pairs)).format()
 }
 
 thread_local! {
-    static CLOCK: Function = formatter(&[("hour", "2-digit"), ("minute", "2-digit")]);
-    static DATE: Function = formatter(&[
-        ("weekday", "short"),
-        ("day", "numeric"),
-        ("month", "short"),
-        ("year", "numeric"),
-    ]);
+    static CLOCK: Function = formatter(CLOCK_OPTIONS);
+    static DATE: Function = formatter(DATE_OPTIONS);
 }
 
 fn format_with(format: &Function, date: &Date) -> String {
@@ -83,7 +88,7 @@ mod tests {
     use wasm_bindgen::JsValue;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    use super::{clock, day, options, when};
+    use super::{clock, day, options, when, CLOCK_OPTIONS, DATE_OPTIONS};
 
     /// The cached formatters say what the browser's one-off `toLocale…String` calls say.
     #[wasm_bindgen_test]
@@ -91,21 +96,10 @@ mod tests {
         for ts in [0.0, 1_700_000_000_000.0, 1_763_800_123_456.0] {
             let date = Date::new(&JsValue::from_f64(ts));
             let time: String = date
-                .to_locale_time_string_with_options(
-                    "default",
-                    &options(&[("hour", "2-digit"), ("minute", "2-digit")]),
-                )
+                .to_locale_time_string_with_options("default", &options(CLOCK_OPTIONS))
                 .into();
             let long: String = date
-                .to_locale_date_string(
-                    "default",
-                    &options(&[
-                        ("weekday", "short"),
-                        ("day", "numeric"),
-                        ("month", "short"),
-                        ("year", "numeric"),
-                    ]),
-                )
+                .to_locale_date_string("default", &options(DATE_OPTIONS))
                 .into();
             assert!(!time.is_empty() && !long.is_empty());
             assert_eq!(clock(ts), time);
