@@ -18,7 +18,10 @@
 //   received and dropped because a socket's receive buffer was full (each drop makes SCTP slow down), and the
 //   sender's send queue (bufferedAmount, sampled every 5 ms while the page's main thread is free, from the first
 //   queued byte to the last): if it rarely runs dry, the sender keeps SCTP fed and the pace is set further on; and
-//   the data phase alone (first file chunk sent to last one received), without the steps around it.
+//   the data phase alone (first file chunk sent to last one received), without the steps around it, with the
+//   pauses of 50 ms or more between two chunks arriving.
+// - Besides the medians, each Twain run is compared with the baseline run of its own round (the machine's pace
+//   drifts over minutes, and adjacent runs share more of it).
 //
 // - Another build of the client (TWAIN_BENCH_FILES_OTHER=<its dist directory>) is served under /other/ by the
 //   same worker and runs in the same rounds (baseline, other, Twain, baseline, Twain, other...: the two swap
@@ -292,7 +295,8 @@ function machineCpu() {
  * received, so the benchmark can tell the data phase from the steps around it (hashing, offer, verification). */
 function timeChunks() {
   const fileChannel = (label) => label === 'bench' || label === 'twain-files';
-  const t = () => window.__chunks || (window.__chunks = { firstSend: 0, lastSend: 0, firstRecv: 0, lastRecv: 0 });
+  const t = () =>
+    window.__chunks || (window.__chunks = { firstSend: 0, lastSend: 0, firstRecv: 0, lastRecv: 0, gaps: [], at: 0 });
   const send = RTCDataChannel.prototype.send;
   RTCDataChannel.prototype.send = function (data) {
     if (fileChannel(this.label) && typeof data !== 'string') {
@@ -309,19 +313,29 @@ function timeChunks() {
       dc.addEventListener('message', (e) => {
         if (typeof e.data === 'string') return;
         const now = Date.now();
-        t().firstRecv ||= now;
-        t().lastRecv = now;
+        const at = performance.now();
+        const c = t();
+        if (c.at && at - c.at >= 50) c.gaps.push(Math.round(at - c.at));
+        c.at = at;
+        c.firstRecv ||= now;
+        c.lastRecv = now;
       });
     }
     return dc;
   };
 }
 
-/** Seconds from the first file chunk sent to the last one received (one machine, one clock). */
+/** Seconds from the first file chunk sent to the last one received (one machine, one clock), and the pauses
+ * between two chunks arriving (a long one is SCTP waiting out a lost packet, or the page being busy). */
 async function dataPhase(sender, receiver) {
   const s = await sender.evaluate(() => window.__chunks);
   const r = await receiver.evaluate(() => window.__chunks);
-  return s && r && s.firstSend && r.lastRecv ? (r.lastRecv - s.firstSend) / 1000 : NaN;
+  const seconds = s && r && s.firstSend && r.lastRecv ? (r.lastRecv - s.firstSend) / 1000 : NaN;
+  const gaps = r?.gaps ?? [];
+  const pauses =
+    `${gaps.length} of 50 ms or more, ${(gaps.reduce((x, y) => x + y, 0) / 1000).toFixed(2)} s in all` +
+    (gaps.length ? `, longest ${Math.max(...gaps)} ms` : '');
+  return { seconds, pauses };
 }
 
 // ----- the sender's send queue (DETAIL) -----
@@ -493,13 +507,14 @@ function serveOther() {
 
 if (OTHER) serveOther();
 
-/** Records (Date.now()) when each phase of the named file's card first shows, checking every 10 ms. */
+/** Records (Date.now()) when each phase of the named file's card first shows: checked whenever the page changes
+ * (a MutationObserver, so the watching itself adds no timer wake-ups to the pages being measured). */
 async function watchPhases(page, name) {
   await page.evaluate((name) => {
     window.__phases = {};
     const seen = window.__phases;
-    clearInterval(window.__watch);
-    window.__watch = setInterval(() => {
+    window.__phaseWatch?.disconnect();
+    const check = () => {
       const card = [...document.querySelectorAll('article')].find((a) => a.getAttribute('aria-label') === `File ${name}`);
       if (!card) return;
       const text = card.textContent;
@@ -510,7 +525,9 @@ async function watchPhases(page, name) {
       mark('hashing', hashing);
       mark('hashed', seen.hashing && !hashing);
       mark('received', text.includes('Received ·'));
-    }, 10);
+    };
+    window.__phaseWatch = new MutationObserver(check);
+    window.__phaseWatch.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
   }, name);
 }
 
@@ -608,7 +625,7 @@ export async function run({ server }) {
       }
       const r = kind === 'baseline' ? await baselineRun(base, path) : await twainRun({ a, b }, path, name, mem);
       const queue = DETAIL && (await queueReport(senderPage));
-      const data = DETAIL ? await dataPhase(senderPage, receiverPage) : NaN;
+      const { seconds: data, pauses } = DETAIL ? await dataPhase(senderPage, receiverPage) : { seconds: NaN };
       const { phases, perPid } = mem.stop();
       const cpu1 = { sender: treeCpu(pids.sender), receiver: treeCpu(pids.receiver) };
       const udp1 = udpCounters();
@@ -646,7 +663,8 @@ export async function run({ server }) {
         const udp = (k) => (udp1[k] ?? NaN) - (udp0[k] ?? NaN);
         line +=
           `\n       machine CPU ${f1(machine1 - machine0)} s in ${f1(wall)} s: ${((machine1 - machine0) / wall).toFixed(2)} of ${availableParallelism()} cores busy` +
-          `\n       data phase (first file chunk sent to last received): ${f1(data)} s = ${f1(mbps(data))} MB/s` +
+          `\n       data phase (first file chunk sent to last received): ${f1(data)} s = ${f1(mbps(data))} MB/s;` +
+          ` pauses between chunks arriving: ${pauses}` +
           `\n       sender's send queue (sampled while its main thread is free): ${queue}` +
           `\n       UDP datagrams: ${udp('OutDatagrams')} sent, ${udp('InDatagrams')} received, ${udp('RcvbufErrors')} dropped (receive buffer full)` +
           `\n       CPU by process: sender ${cpuUsed(cpu0.sender, cpu1.sender)}; receiver ${cpuUsed(cpu0.receiver, cpu1.receiver)}` +
@@ -694,6 +712,20 @@ export async function run({ server }) {
     const other = mbps(of('other', 'seconds'));
     show('other build, pick to verified', other, (other / baseline).toFixed(2), 'other');
     console.log(`   Twain / other build: ${(twain / other).toFixed(2)} (MB/s), CPU per file ${(of('twain', 'cpu') / of('other', 'cpu')).toFixed(2)}`);
+  }
+  // The machine's pace drifts during a session (the baseline alone ranged 16-24 MB/s in one run), so each Twain
+  // run is also compared with the baseline run of its own round, just before it.
+  const pairs = [];
+  let lastBaseline = null;
+  for (const row of rows) {
+    if (row.kind === 'baseline') lastBaseline = row;
+    else if (row.kind === 'twain' && lastBaseline) pairs.push(lastBaseline.seconds / row.seconds);
+  }
+  if (pairs.length) {
+    console.log(
+      `   Twain / the baseline run of its round, pick to verified: ${pairs.map((x) => x.toFixed(2)).join(', ')}` +
+        ` (median ${median(pairs).toFixed(2)})`,
+    );
   }
   console.log(`   CPU per file, Twain / baseline: ${cpuRatio.toFixed(2)} (both browsers' process trees; less noisy than rates)`);
   console.log('   (targets: ratio >= 0.9; extra peak memory <= 64 MiB per side, saving included)');
