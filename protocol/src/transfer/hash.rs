@@ -5,8 +5,9 @@ use sha2::Digest;
 use super::meta::hex_value;
 use crate::ProtocolError;
 
-/// Incremental SHA-256. The sender feeds it the file (slice by slice) before offering; the receiver feeds it the
-/// stored batches, in order, when asked to [`Output::Verify`](super::Output::Verify).
+/// Incremental SHA-256. The sender feeds it the file (slice by slice) before offering; the receiver feeds it each
+/// chunk as it arrives, or, for a transfer restored after a reload, the stored batches in order when asked to
+/// [`Output::Verify`](super::Output::Verify).
 #[derive(Clone, Default)]
 pub struct Sha256(sha2::Sha256);
 
