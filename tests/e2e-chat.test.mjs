@@ -36,6 +36,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
     'the composer is disabled while alone',
   );
   await a.page.getByText('Twain has no offline delivery').waitFor({ timeout: T });
+  await messages(a.page).getByText("No messages yet. Say hello once you're connected.", { exact: true }).waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'waiting');
 
   // B opens the link: both connect peer to peer.
@@ -46,6 +47,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   const bobName = await nameOf(b.page);
   await assertText(status(a.page), new RegExp(`Connected to ${escape(bobName)}`));
   await assertText(status(b.page), new RegExp(`Connected to ${escape(aliceName)}`));
+  await messages(b.page).getByText('No messages yet. Say hello.', { exact: true }).waitFor({ timeout: T });
   await messages(a.page).getByText(`${bobName} joined the room.`).waitFor({ timeout: T });
   await screenshot(b.page, SUITE, 'connected');
 

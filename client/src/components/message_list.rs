@@ -211,7 +211,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
             <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
                 tabindex="0" {onscroll}>
                 if props.loaded && props.messages.is_empty() && props.files.is_empty() {
-                    <li class="empty" key="empty">{ "No messages yet. Say hello once you're connected." }</li>
+                    <li class="empty" key="empty">{
+                        if props.connected { "No messages yet. Say hello." } else { "No messages yet. Say hello once you're connected." }
+                    }</li>
                 }
                 { for items }
             </ol>
