@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, screenshot } from './support/browser.mjs';
 import { T, suite, status, messages, assertText as waitText, waitConnected, send, storedIdentity } from './support/room.mjs';
-import { attachFiles, fileCard, percent, waitPercent, FILE_T } from './support/files.mjs';
+import { attachFiles, fileCard, percent, waitPercent, waitSomeStored, FILE_T } from './support/files.mjs';
 
 const SUITE = 'identity';
 const dir = mkdtempSync(join(tmpdir(), 'twain-identity-'));
@@ -321,6 +321,7 @@ test('a proof for another connection raises the interception warning and holds s
   writeFileSync(path, randomBytes(30_000_000));
   await attachFiles(a.page, [path]);
   await waitPercent(b.page, 'Receiving held.bin', 10, 80);
+  await waitSomeStored(b.page, 'held.bin');
   await b.page.reload();
   await alert(a.page, MITM_WARNING).waitFor({ timeout: T });
   await waitText(fileCard(a.page, 'held.bin'), /Paused at \d+% until you decide about the warning above\./);

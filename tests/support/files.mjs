@@ -40,3 +40,37 @@ export async function waitPercent(page, label, min, below = 101) {
   );
   return percent(page, label);
 }
+
+/** Bytes of the file named `name` that this browser has stored (its IndexedDB record; 0 when there is none). */
+export function storedBytes(page, name) {
+  return page.evaluate(
+    (name) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const all = db.transaction('files').objectStore('files').getAll();
+          all.onerror = () => reject(all.error);
+          all.onsuccess = () => {
+            db.close();
+            const file = all.result.find((f) => f.name === name);
+            resolve(file ? file.bytes_done : 0);
+          };
+        };
+      }),
+    name,
+  );
+}
+
+/** Waits until this browser has stored part of the incoming file named `name` (the progress bar counts bytes
+ * received, up to one ~4 MiB batch ahead of what is stored). Returns the bytes stored. */
+export async function waitSomeStored(page, name) {
+  const deadline = Date.now() + FILE_T;
+  for (;;) {
+    const bytes = await storedBytes(page, name);
+    if (bytes > 0) return bytes;
+    assert.ok(Date.now() < deadline, `nothing of ${name} was stored within ${FILE_T / 1000} s`);
+    await page.waitForTimeout(100);
+  }
+}

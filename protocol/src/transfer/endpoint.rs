@@ -34,7 +34,9 @@ pub struct TransferView<'a> {
     pub transfer_id: TransferId,
     pub direction: Direction,
     pub meta: &'a FileMeta,
-    /// Outgoing: bytes handed to the channel. Incoming: bytes stored.
+    /// Outgoing: bytes handed to the channel. Incoming: bytes received in order (stored, or on their way to
+    /// storage in batches of [`super::BATCH_BYTES`]): counting only stored bytes would leave the bar still for a whole
+    /// batch, seconds on a slow connection.
     pub bytes_done: u64,
     pub state: TransferState,
 }
@@ -169,7 +171,7 @@ impl Transfers {
             transfer_id: t.id,
             direction: Direction::Incoming,
             meta: &t.meta,
-            bytes_done: t.stored_bytes(),
+            bytes_done: t.received_bytes(),
             state: match t.state {
                 InState::Receiving => TransferState::Receiving,
                 InState::Verifying => TransferState::Verifying,

@@ -47,7 +47,7 @@
 //!   storing; the person can cancel. No chunk is sent before `file-accept`, so a refused file costs nothing.
 //! - **Storage.** The receiver writes ~[`BATCH_BYTES`] batches starting at multiples of [`BATCH_CHUNKS`]
 //!   (so rewriting a batch after a reload is idempotent), plus a partial batch when the channel closes. Progress
-//!   counts stored bytes only.
+//!   counts the bytes received in order; what is stored trails it by the batch being filled and any being written.
 //! - **Resume.** On reconnect the sender offers its unfinished transfers again and the receiver asks
 //!   `file-resume` for what it holds; whichever arrives first restarts the stream at the receiver's `next_seq`,
 //!   the duplicate is ignored. A sender that no longer has the file answers `file-unavailable`.

@@ -101,8 +101,10 @@ impl Incoming {
         }
     }
 
-    pub(crate) fn stored_bytes(&self) -> u64 {
-        self.meta.bytes_before(self.stored_seq)
+    /// Bytes received in order so far: stored, being stored, or waiting to fill the next batch. A resume asks
+    /// for what follows them, so none of them is fetched again.
+    pub(crate) fn received_bytes(&self) -> u64 {
+        self.meta.bytes_before(self.next_seq)
     }
 
     fn all_received(&self) -> bool {
@@ -525,10 +527,14 @@ impl Receiver {
             .map(|i| self.incoming[i].snapshot_at(self.incoming[i].stored_seq))
     }
 
-    /// Bytes stored for an incoming transfer (progress counts only stored bytes), and its total.
+    /// Bytes received of an incoming transfer, and its total.
     pub fn progress(&self, transfer_id: TransferId) -> Option<(u64, u64)> {
-        self.find(transfer_id)
-            .map(|i| (self.incoming[i].stored_bytes(), self.incoming[i].meta.size))
+        self.find(transfer_id).map(|i| {
+            (
+                self.incoming[i].received_bytes(),
+                self.incoming[i].meta.size,
+            )
+        })
     }
 
     /// The next chunk expected for a transfer (tests forge chunks with it).

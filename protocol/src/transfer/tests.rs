@@ -372,7 +372,7 @@ fn files_offered_before_the_channel_opens_wait_for_it() {
 /// Runs until `b` has stored at least `bytes` of transfer `id`.
 fn run_until_stored(a: &mut Peer, b: &mut Peer, id: TransferId, bytes: u64) {
     for _ in 0..10_000 {
-        if b.t.get(id).is_some_and(|t| t.bytes_done >= bytes) {
+        if b.stored_bytes(id).len() as u64 >= bytes {
             return;
         }
         progress(a, b, 48 * 1024);
@@ -805,6 +805,23 @@ fn chunk(id: TransferId, seq: u32, payload: &[u8]) -> Vec<u8> {
     .encode()
 }
 
+#[test]
+fn receiving_progress_moves_with_each_chunk_before_its_batch_is_stored() {
+    let (mut r, data) = receiving(BATCH_BYTES + CHUNK_SIZE);
+    let done = |r: &Transfers| r.get(GOOD).map(|v| (v.bytes_done, v.state));
+    assert_eq!(done(&r), Some((0, TransferState::Receiving)));
+    for seq in 0..3u32 {
+        let start = seq as usize * CHUNK_SIZE;
+        r.handle_binary(&chunk(GOOD, seq, &data[start..start + CHUNK_SIZE]))
+            .unwrap();
+        let received = (seq as u64 + 1) * CHUNK_SIZE as u64;
+        assert_eq!(done(&r), Some((received, TransferState::Receiving)));
+    }
+    // Nothing of it is stored yet: a reload would resume from the start.
+    assert_eq!(r.receiver.snapshot(GOOD).unwrap().stored_bytes, 0);
+    assert_eq!(drain(&mut r), []);
+}
+
 /// Feeding `bytes` is refused with an error containing `expected`, and changes nothing.
 fn check_chunk_refused(r: &mut Transfers, bytes: &[u8], expected: &str) {
     let before = r.receiver.snapshot(GOOD);
@@ -888,7 +905,11 @@ fn hostile_chunks_are_refused_and_change_nothing() {
         &chunk(GOOD, LAST, &[7; CHUNK_SIZE]),
         "beyond the announced size",
     );
-    assert_eq!(r.get(GOOD).unwrap().bytes_done, BATCH_BYTES as u64);
+    // The view still counts the B + 1 good chunks received.
+    assert_eq!(
+        r.get(GOOD).unwrap().bytes_done,
+        BATCH_BYTES as u64 + CHUNK_SIZE as u64
+    );
 
     // The right last chunk completes it, and the data is intact.
     r.handle_binary(&chunk(GOOD, LAST, piece(LAST))).unwrap();
