@@ -83,6 +83,19 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   await messages(a.page).getByText('The guide: https://example.com/guide?x=1. Not this: javascript:alert(1)').waitFor({ timeout: T });
   await screenshot(a.page, SUITE, 'chatting');
 
+  // A keyboard user on that link stays on it while new messages arrive (the rows already shown are kept, not
+  // built again).
+  await web.focus();
+  await send(b.page, 'Did you open it?');
+  await messages(a.page).getByText('Did you open it?', { exact: true }).waitFor({ timeout: T });
+  await send(b.page, 'It has pictures');
+  await messages(a.page).getByText('It has pictures', { exact: true }).waitFor({ timeout: T });
+  assert.equal(
+    await a.page.evaluate(() => document.activeElement?.getAttribute('href') ?? document.activeElement?.tagName),
+    'https://example.com/guide?x=1',
+    'the focused link keeps the focus when messages arrive',
+  );
+
   // B renames: A sees the new name.
   await b.page.locator('summary').filter({ hasText: /^You appear as / }).click();
   const nameBox = b.page.getByRole('textbox', { name: 'Your name' });

@@ -166,7 +166,17 @@ pub fn message_list(props: &MessageListProps) -> Html {
         },
     };
 
-    let mut items = Vec::with_capacity((props.messages.len() + props.files.len()) * 2);
+    // Every child of the list has a key, and the list holds nothing else: yew then matches rows by key. One child
+    // without a key (as an `if` block beside them is) makes it match them by position from the end, so each new
+    // message rebuilt every row of the conversation.
+    let mut items = Vec::with_capacity((props.messages.len() + props.files.len()) * 2 + 1);
+    if props.loaded && props.messages.is_empty() && props.files.is_empty() {
+        items.push(html! {
+            <li class="empty" key="empty">{
+                if props.connected { "No messages yet. Say hello." } else { "No messages yet. Say hello once you're connected." }
+            }</li>
+        });
+    }
     let mut last_day = None;
     // Messages keep their order; each file goes before the first message that is newer than it.
     let mut files = props.files.iter().peekable();
@@ -210,11 +220,6 @@ pub fn message_list(props: &MessageListProps) -> Html {
         <>
             <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
                 tabindex="0" {onscroll}>
-                if props.loaded && props.messages.is_empty() && props.files.is_empty() {
-                    <li class="empty" key="empty">{
-                        if props.connected { "No messages yet. Say hello." } else { "No messages yet. Say hello once you're connected." }
-                    }</li>
-                }
                 { for items }
             </ol>
             { jump_button }
