@@ -5,7 +5,7 @@ use yew::prelude::*;
 
 use crate::components::focus;
 use crate::components::transfer_card::TransferCard;
-use crate::files::view::FileItem;
+use crate::files::view::{FileItem, LiveHandle};
 use crate::files::FileCommand;
 use crate::linkify::{self, Segment};
 use crate::storage::{MessageKind, StoredMessage};
@@ -28,7 +28,16 @@ pub struct MessageListProps {
     pub files_held: bool,
     #[prop_or_default]
     pub on_file: Callback<FileCommand>,
+    /// The newest progress of the files in flight, which their cards follow by themselves.
+    #[prop_or_default]
+    pub live: LiveHandle,
 }
+
+/// Handed to the cards in the conversation: a card that changes size without the conversation rendering (its
+/// progress line wrapping onto a second line) calls it, so a conversation that follows the newest message stays at
+/// the bottom.
+#[derive(Clone, PartialEq)]
+pub struct KeepNewest(pub Callback<()>);
 
 /// How close to the bottom (in CSS pixels) still counts as reading the newest messages.
 const BOTTOM_SLACK_PX: i32 = 48;
@@ -130,6 +139,20 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         });
     }
+    let keep_newest = {
+        let list_ref = list_ref.clone();
+        let follow = follow.clone();
+        use_memo((), move |_| {
+            KeepNewest(Callback::from(move |()| {
+                if let Some(el) = list_ref
+                    .cast::<web_sys::Element>()
+                    .filter(|_| *follow.borrow())
+                {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            }))
+        })
+    };
     let onscroll = {
         let follow = follow.clone();
         let unseen = unseen.clone();
@@ -194,7 +217,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
         }
         items.push(html! {
             <TransferCard key={format!("file-{}", f.id)} item={f.clone()} peer={props.peer.clone()}
-                connected={props.connected} held={props.files_held} on_command={props.on_file.clone()} />
+                connected={props.connected} held={props.files_held} on_command={props.on_file.clone()}
+                live={props.live.clone()} />
         });
     };
     for m in &props.messages {
@@ -217,13 +241,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
     }
 
     html! {
-        <>
+        <ContextProvider<KeepNewest> context={(*keep_newest).clone()}>
             <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
                 tabindex="0" {onscroll}>
                 { for items }
             </ol>
             { jump_button }
-        </>
+        </ContextProvider<KeepNewest>>
     }
 }
 

@@ -490,7 +490,7 @@ pub fn room_page(props: &RoomProps) -> Html {
             <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                 files={files.view.items.clone()} peer={peer_label.clone()} {connected}
                 files_held={trust.view.blocks_sending()}
-                on_file={files.on_command()} />
+                on_file={files.on_command()} live={files.live.clone()} />
             <p class="typing" aria-live="polite">
                 if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
             </p>

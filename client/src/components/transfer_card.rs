@@ -6,9 +6,13 @@ use std::rc::Rc;
 use twain_protocol::transfer::{format_bytes, format_duration};
 use yew::prelude::*;
 
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
 use crate::app::AppContext;
+use crate::components::message_list::KeepNewest;
 use crate::files::io::{join_blobs, open_parts, parts_size, ObjectUrl, Opened};
-use crate::files::view::{FileItem, Phase};
+use crate::files::view::{FileItem, LiveHandle, Phase};
 use crate::files::FileCommand;
 use crate::time;
 
@@ -23,6 +27,10 @@ pub struct TransferCardProps {
     #[prop_or_default]
     pub held: bool,
     pub on_command: Callback<FileCommand>,
+    /// Where the card finds its newest progress: it re-renders by itself when that changes, so the conversation
+    /// around it does not.
+    #[prop_or_default]
+    pub live: LiveHandle,
 }
 
 /// "45% · 12.3 MB of 50.0 MB · 15.2 MB/s · 3 s left".
@@ -42,7 +50,41 @@ fn progress_line(item: &FileItem) -> String {
 
 #[function_component(TransferCard)]
 pub fn transfer_card(props: &TransferCardProps) -> Html {
-    let item = &props.item;
+    {
+        let redraw = use_force_update();
+        use_effect_with(
+            (props.item.id.clone(), props.live.clone()),
+            move |(id, live)| {
+                let watch = live
+                    .0
+                    .watch(id, Callback::from(move |()| redraw.force_update()));
+                move || drop(watch)
+            },
+        );
+    }
+    let item = &props.live.0.apply(&props.item);
+    // Progress re-renders only this card: if that changes its size, the conversation is told.
+    let card_ref = use_node_ref();
+    {
+        let card_ref = card_ref.clone();
+        let keep_newest = use_context::<KeepNewest>();
+        use_effect_with(keep_newest, move |keep| {
+            let observed = keep.clone().and_then(|keep| {
+                let el = card_ref.cast::<web_sys::Element>()?;
+                let resized = Closure::<dyn Fn()>::new(move || keep.0.emit(()));
+                let observer =
+                    web_sys::ResizeObserver::new(resized.as_ref().unchecked_ref()).ok()?;
+                observer.observe(&el);
+                Some((observer, resized))
+            });
+            move || {
+                if let Some((observer, resized)) = observed {
+                    observer.disconnect();
+                    drop(resized);
+                }
+            }
+        });
+    }
     let ctx = use_context::<AppContext>().expect("app context");
     let opened = use_state(|| None::<Rc<Opened>>);
     let open_error = use_state(|| None::<String>);
@@ -236,7 +278,7 @@ pub fn transfer_card(props: &TransferCardProps) -> Html {
         peer.clone()
     };
     html! {
-        <li class={class}>
+        <li class={class} ref={card_ref}>
             <article class="bubble file-card" aria-label={format!("File {name}")}>
                 <span class="author">{ who }</span>
                 <p class="file-name">

@@ -55,7 +55,7 @@ use yew::prelude::*;
 
 use crate::net::session::{FilesEvent, Session};
 use crate::storage::{FileRecord, FileState, Storage};
-use view::{FileItem, FilesAction, FilesView, Phase, ProgressUpdate};
+use view::{FileItem, FilesAction, FilesView, LiveHandle, LiveProgress, Phase, ProgressUpdate};
 
 /// How often progress (percentage, rate, time left) is refreshed on the cards.
 const REFRESH_MS: u32 = 250;
@@ -154,6 +154,8 @@ pub struct FilesDriver {
     /// Outgoing transfers from before a reload (their file is gone), by id, to resume when it is picked again.
     orphans: RefCell<HashMap<String, FileRecord>>,
     tracks: RefCell<HashMap<String, Track>>,
+    /// The newest progress, for the cards (phase changes go through the view).
+    live: Rc<LiveProgress>,
     /// Readers of the files being sent, positioned where the next read starts.
     readers: RefCell<HashMap<TransferId, io::FileReader>>,
     /// Reused buffer for incoming chunks.
@@ -195,6 +197,7 @@ impl FilesDriver {
             preparing: RefCell::new(HashMap::new()),
             orphans: RefCell::new(HashMap::new()),
             tracks: RefCell::new(HashMap::new()),
+            live: Rc::default(),
             readers: RefCell::new(HashMap::new()),
             scratch: RefCell::new(Vec::new()),
             stored_batches: Cell::new(0),
@@ -202,6 +205,11 @@ impl FilesDriver {
             ticker: RefCell::new(None),
             self_ref: weak.clone(),
         })
+    }
+
+    /// Where the cards find their newest progress.
+    pub fn live(&self) -> Rc<LiveProgress> {
+        self.live.clone()
     }
 
     fn this(&self) -> Option<Rc<FilesDriver>> {
@@ -896,6 +904,7 @@ impl FilesDriver {
 
     fn ended(&self, hex: &str, phase: Phase) {
         self.tracks.borrow_mut().remove(hex);
+        self.live.forget(hex);
         self.dispatch.dispatch(FilesAction::Phase {
             id: hex.to_string(),
             phase,
@@ -926,10 +935,12 @@ impl FilesDriver {
         }
     }
 
-    /// Refreshes percentage, rate and time left of every transfer in progress.
+    /// Refreshes percentage, rate and time left of every transfer in progress: the cards get them through
+    /// [`LiveProgress`]; the view only when a phase changed.
     fn refresh(&self) {
         let now = now_ms();
         let mut updates = Vec::new();
+        let mut phases = Vec::new();
         {
             let transfers = self.transfers.borrow();
             let preparing = self.preparing.borrow();
@@ -965,15 +976,22 @@ impl FilesDriver {
                     seconds_left: track.progress.seconds_left().filter(|_| moving),
                 };
                 if track.shown.as_ref() != Some(&update) {
+                    if track.shown.as_ref().map(|u| &u.phase) != Some(&update.phase) {
+                        phases.push(update.clone());
+                    }
                     track.shown = Some(update.clone());
                     updates.push(update);
                 }
                 seen.insert(id);
             }
             tracks.retain(|id, _| seen.contains(id));
+            self.live.retain(|id| seen.contains(id));
+        }
+        if !phases.is_empty() {
+            self.dispatch.dispatch(FilesAction::Progress(phases));
         }
         if !updates.is_empty() {
-            self.dispatch.dispatch(FilesAction::Progress(updates));
+            self.live.publish(updates);
         }
     }
 }
@@ -983,6 +1001,8 @@ impl FilesDriver {
 #[derive(Clone)]
 pub struct FilesHandle {
     pub view: UseReducerHandle<FilesView>,
+    /// The newest progress of transfers in flight (see [`LiveProgress`]).
+    pub live: LiveHandle,
     pub driver: Rc<FilesDriver>,
     callbacks: Rc<Callbacks>,
 }
@@ -1050,6 +1070,7 @@ pub fn use_files(
     }
     FilesHandle {
         view,
+        live: LiveHandle(made.0.live()),
         driver: made.0.clone(),
         callbacks: made.1.clone(),
     }

@@ -1,10 +1,12 @@
 //! What the file cards show: one [`FileItem`] per transfer of the room, and the sentences about files that were
 //! not sent. A pure reducer: the driver ([`super::FilesDriver`]) does the IO and dispatches [`FilesAction`]s.
 
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 
 use twain_protocol::transfer::TransferState;
-use yew::Reducible;
+use yew::{Callback, Reducible};
 
 use crate::storage::{FileRecord, FileState};
 
@@ -80,7 +82,8 @@ pub struct FileItem {
     /// When it was picked or first announced: orders it among the messages.
     pub ts: f64,
     pub phase: Phase,
-    /// Bytes hashed (preparing), handed to the channel (sending) or stored (receiving).
+    /// Bytes hashed (preparing), handed to the channel (sending) or received (receiving). While the transfer is in
+    /// flight, [`LiveProgress`] has newer figures than this.
     pub done: u64,
     /// Smoothed bytes per second, once measured.
     pub rate: Option<f64>,
@@ -152,6 +155,118 @@ pub struct ProgressUpdate {
     pub done: u64,
     pub rate: Option<f64>,
     pub seconds_left: Option<f64>,
+}
+
+/// Who watches each transfer's progress: (watch key, callback) by transfer id.
+type Watchers = HashMap<String, Vec<(u64, Callback<()>)>>;
+
+/// The newest progress of the transfers in flight, handed straight to the cards that show them.
+///
+/// Progress changes four times a second per transfer. Going through [`FilesView`] would render the whole
+/// conversation each time (thousands of rows in a long one); here only the card re-renders. Phase changes still go
+/// through [`FilesView`], because they change what the conversation shows.
+#[derive(Default)]
+pub struct LiveProgress {
+    latest: RefCell<HashMap<String, ProgressUpdate>>,
+    watchers: RefCell<Watchers>,
+    next_watch: Cell<u64>,
+}
+
+impl LiveProgress {
+    /// Records updates and tells the cards that watch them.
+    pub fn publish(&self, updates: Vec<ProgressUpdate>) {
+        let mut tell = Vec::new();
+        {
+            let mut latest = self.latest.borrow_mut();
+            let watchers = self.watchers.borrow();
+            for u in updates {
+                if let Some(list) = watchers.get(&u.id) {
+                    tell.extend(list.iter().map(|(_, cb)| cb.clone()));
+                }
+                latest.insert(u.id.clone(), u);
+            }
+        }
+        // Outside the borrows: a card may render (and read `latest`) right away.
+        for cb in tell {
+            cb.emit(());
+        }
+    }
+
+    /// Forgets a transfer that ended or went away.
+    pub fn forget(&self, id: &str) {
+        self.latest.borrow_mut().remove(id);
+    }
+
+    /// Forgets every transfer not in `keep`.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.latest.borrow_mut().retain(|id, _| keep(id));
+    }
+
+    pub fn latest(&self, id: &str) -> Option<ProgressUpdate> {
+        self.latest.borrow().get(id).cloned()
+    }
+
+    /// `item` with its newest progress: done, rate and time left, while it is in flight. (Its phase comes from
+    /// [`FilesView`]: an ended transfer keeps what it ended with.)
+    pub fn apply(&self, item: &FileItem) -> FileItem {
+        let mut item = item.clone();
+        if item.phase.is_active() || item.phase == Phase::Orphaned {
+            if let Some(u) = self.latest.borrow().get(&item.id) {
+                item.done = u.done;
+                item.rate = u.rate;
+                item.seconds_left = u.seconds_left;
+            }
+        }
+        item
+    }
+
+    /// Calls `changed` after each update of transfer `id`, until the returned [`Watch`] is dropped.
+    pub fn watch(self: &Rc<Self>, id: &str, changed: Callback<()>) -> Watch {
+        let key = self.next_watch.get();
+        self.next_watch.set(key + 1);
+        self.watchers
+            .borrow_mut()
+            .entry(id.to_string())
+            .or_default()
+            .push((key, changed));
+        Watch {
+            live: Rc::downgrade(self),
+            id: id.to_string(),
+            key,
+        }
+    }
+}
+
+/// A card's subscription to [`LiveProgress`]; dropping it ends it.
+pub struct Watch {
+    live: Weak<LiveProgress>,
+    id: String,
+    key: u64,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let Some(live) = self.live.upgrade() else {
+            return;
+        };
+        let mut watchers = live.watchers.borrow_mut();
+        if let Some(list) = watchers.get_mut(&self.id) {
+            list.retain(|(key, _)| *key != self.key);
+            if list.is_empty() {
+                watchers.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// [`LiveProgress`] as a component property: equal when it is the same one.
+#[derive(Clone, Default)]
+pub struct LiveHandle(pub Rc<LiveProgress>);
+
+impl PartialEq for LiveHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -339,6 +454,49 @@ mod tests {
         let a = &view.items[0];
         assert_eq!(a.phase, Phase::Received);
         assert_eq!((a.done, a.rate, a.percent()), (1000, None, 100));
+    }
+
+    #[wasm_bindgen_test]
+    fn live_progress_reaches_only_the_cards_that_watch_it() {
+        let live = Rc::new(LiveProgress::default());
+        let calls = Rc::new(Cell::new(0));
+        let counter = |calls: &Rc<Cell<u32>>| {
+            let calls = calls.clone();
+            Callback::from(move |()| calls.set(calls.get() + 1))
+        };
+        let other_calls = Rc::new(Cell::new(0));
+        let watch = live.watch("a", counter(&calls));
+        let _other = live.watch("b", counter(&other_calls));
+
+        live.publish(vec![update("a", Phase::Receiving, 400)]);
+        assert_eq!((calls.get(), other_calls.get()), (1, 0));
+        assert_eq!(live.latest("a").map(|u| u.done), Some(400));
+
+        // A card in flight shows the newest figures; the view's copy may be older.
+        let card = live.apply(&item("a", 1.0, Phase::Receiving));
+        assert_eq!(
+            (card.done, card.rate, card.percent()),
+            (400, Some(10.0), 40)
+        );
+        // An ended transfer keeps what it ended with.
+        let mut ended = item("a", 1.0, Phase::Received);
+        ended.done = 1000;
+        assert_eq!(live.apply(&ended), ended);
+        // No figures yet: the view's.
+        assert_eq!(
+            live.apply(&item("c", 1.0, Phase::Sending)),
+            item("c", 1.0, Phase::Sending)
+        );
+
+        // A dropped watch is no longer called; forgotten figures are gone.
+        drop(watch);
+        live.publish(vec![update("a", Phase::Receiving, 500)]);
+        assert_eq!(calls.get(), 1);
+        live.retain(|id| id != "a");
+        assert_eq!(live.latest("a"), None);
+        live.publish(vec![update("b", Phase::Sending, 1)]);
+        live.forget("b");
+        assert_eq!((other_calls.get(), live.latest("b")), (1, None));
     }
 
     #[wasm_bindgen_test]
