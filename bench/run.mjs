@@ -2,13 +2,14 @@
 // Figures are printed, never asserted. Runs inside a loopback-only network namespace (see ./twain).
 //
 //   ./twain bench            all benchmarks
-//   ./twain bench connect    only the named ones (connect, size, files, load)
+//   ./twain bench connect    only the named ones (connect, size, files, history, load)
 import { startWrangler } from '../tests/support/wrangler.mjs';
 
 const all = {
   size: () => import('./size.mjs'),
   connect: () => import('./connect.mjs'),
   files: () => import('./files.mjs'),
+  history: () => import('./history.mjs'),
   load: () => import('./load.mjs'),
 };
 

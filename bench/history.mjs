@@ -1,0 +1,158 @@
+// A long conversation: what the receiving page's main thread spends when a message arrives and while a file
+// arrives, with a long history (2,000 messages) against a short one (20), side by side in interleaved rounds, in
+// the same two browsers. The figure is CPU time of the page's main thread (CDP `Performance.getMetrics`
+// ThreadTime), which does not count the time the thread waits for a core on this shared machine.
+//
+// The history is written straight into the receiving browser's IndexedDB (copies of one real message of the room),
+// then the page is reloaded, as after months of chatting. Waiting for a message checks only the last row's text,
+// so the watching itself stays cheap in a 24,000-element page.
+//
+//   TWAIN_BENCH_HISTORY_ROUNDS    rounds (default 3); each opens a new room per history length
+//   TWAIN_BENCH_HISTORY_MESSAGES  messages arriving per room (default 5)
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openPeer } from '../tests/support/browser.mjs';
+
+const ROUNDS = Number(process.env.TWAIN_BENCH_HISTORY_ROUNDS || 3);
+const MESSAGES = Number(process.env.TWAIN_BENCH_HISTORY_MESSAGES || 5);
+const LENGTHS = [20, 2000];
+const FILE_BYTES = 10_000_000;
+const T = 120_000;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const connected = (page) =>
+  page.locator('.room-title').getByRole('status').filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
+
+/** Waits until the conversation's last row contains `text` (cheap: one element looked at per check). */
+const lastRowHas = (page, text) =>
+  page.waitForFunction((text) => document.querySelector('ol.messages')?.lastElementChild?.textContent.includes(text), text, {
+    polling: 50,
+    timeout: T,
+  });
+
+async function send(page, text) {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.keyboard.press('Enter');
+}
+
+/** Writes `n` copies of the room's newest message `seed` into the page's IndexedDB, older than it, in order. */
+function fillHistory(page, seed, n) {
+  return page.evaluate(
+    ([seed, n]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('messages', 'readwrite');
+          const store = tx.objectStore('messages');
+          const all = store.getAll();
+          all.onsuccess = () => {
+            const model = all.result.filter((m) => m.text === seed).sort((x, y) => y.ts - x.ts)[0];
+            for (let k = 0; k < n; k++) {
+              store.put({
+                ...model,
+                id: `history-${k}-${model.id}`,
+                from_me: k % 2 === 0,
+                text: `Message ${k} of the history, with a link: https://example.com/${k}`,
+                ts: model.ts - (n - k) * 60_000,
+              });
+            }
+          };
+          tx.oncomplete = () => (db.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    [seed, n],
+  );
+}
+
+async function metrics(cdp) {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
+}
+
+/** One room with a history of `length` messages on B: CPU per arriving message, and during a file. */
+async function room(server, a, b, length, filePath, round) {
+  await a.page.goto(server.url);
+  await a.page.getByRole('button', { name: 'New room' }).click();
+  await a.page.waitForURL(/#\/r\//, { timeout: T });
+  await b.page.goto(a.page.url());
+  await connected(a.page);
+  await connected(b.page);
+  const seed = `seed ${round}-${length}`;
+  await send(a.page, seed);
+  await lastRowHas(b.page, seed);
+  await fillHistory(b.page, seed, length);
+  await b.page.reload();
+  await connected(b.page);
+  await lastRowHas(b.page, seed);
+  const rows = await b.page.evaluate(() => document.querySelector('ol.messages').children.length);
+
+  const cdp = await b.context.newCDPSession(b.page);
+  await cdp.send('Performance.enable');
+  const perMessage = [];
+  for (let i = 0; i < MESSAGES; i++) {
+    const text = `arriving ${i}`;
+    const before = await metrics(cdp);
+    await send(a.page, text);
+    await lastRowHas(b.page, text);
+    const after = await metrics(cdp);
+    perMessage.push((after.ThreadTime - before.ThreadTime) * 1000);
+  }
+
+  const before = await metrics(cdp);
+  const t0 = performance.now();
+  await a.page.locator('input[type=file]').first().setInputFiles(filePath);
+  await b.page.waitForFunction(
+    () => [...document.querySelectorAll('article.file-card')].some((c) => c.textContent.includes('Received ·')),
+    null,
+    { polling: 100, timeout: T },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const after = await metrics(cdp);
+  await cdp.detach();
+  return { rows, perMessage: median(perMessage), file: after.ThreadTime - before.ThreadTime, wall };
+}
+
+export async function run({ server }) {
+  const dir = mkdtempSync(join(tmpdir(), 'twain-bench-history-'));
+  const filePath = join(dir, 'ten.bin');
+  writeFileSync(filePath, Buffer.alloc(FILE_BYTES, 7));
+  const a = await openPeer('bench-history-a');
+  const b = await openPeer('bench-history-b');
+  const results = new Map(LENGTHS.map((n) => [n, []]));
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const length of LENGTHS) {
+        const r = await room(server, a, b, length, filePath, round);
+        results.get(length).push(r);
+        console.log(
+          `   round ${round + 1}, ${String(length).padStart(4)} messages (${r.rows} rows): ` +
+            `${r.perMessage.toFixed(0)} ms per arriving message (median of ${MESSAGES}), ` +
+            `${(r.file * 1000).toFixed(0)} ms during a 10 MB file (${r.wall.toFixed(1)} s)`,
+        );
+      }
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    a.remove();
+    b.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const [short, long] = LENGTHS.map((n) => results.get(n));
+  const msg = (rs) => median(rs.map((r) => r.perMessage));
+  const file = (rs) => median(rs.map((r) => r.file * 1000));
+  console.log(
+    `   receiving page's main thread, CPU (medians): an arriving message ${msg(long).toFixed(0)} ms with ${LENGTHS[1]} ` +
+      `messages vs ${msg(short).toFixed(0)} ms with ${LENGTHS[0]} (${(msg(long) / msg(short)).toFixed(1)}x); ` +
+      `a 10 MB file ${file(long).toFixed(0)} ms vs ${file(short).toFixed(0)} ms (${(file(long) / file(short)).toFixed(1)}x)`,
+  );
+}
