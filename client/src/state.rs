@@ -8,6 +8,10 @@ use yew::Reducible;
 use crate::net::session::LinkStatus;
 use crate::storage::StoredMessage;
 
+/// The conversation, oldest first. Shared: copying the state (every action does) or handing the list to the
+/// conversation view copies a pointer, and changing one message copies the pointers, not the messages.
+pub type Messages = Rc<Vec<Rc<StoredMessage>>>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomState {
     pub status: LinkStatus,
@@ -15,7 +19,7 @@ pub struct RoomState {
     pub peer: Option<PeerInfo>,
     /// The other person's name remembered from an earlier visit, shown while they are away.
     pub remembered_peer_name: Option<String>,
-    pub messages: Vec<StoredMessage>,
+    pub messages: Messages,
     pub history_loaded: bool,
     pub peer_typing: bool,
     /// A problem to show the user in a sentence (storage full, a bad frame from the peer...).
@@ -28,7 +32,7 @@ impl Default for RoomState {
             status: LinkStatus::Joining,
             peer: None,
             remembered_peer_name: None,
-            messages: Vec::new(),
+            messages: Messages::default(),
             history_loaded: false,
             peer_typing: false,
             notice: None,
@@ -74,13 +78,13 @@ impl Reducible for RoomState {
                 peer_name,
             } => {
                 // Messages that arrived while history was loading stay, after the stored ones.
-                let mut all = messages;
-                for m in s.messages.drain(..) {
+                let mut all: Vec<_> = messages.into_iter().map(Rc::new).collect();
+                for m in s.messages.iter() {
                     if !all.iter().any(|x| x.id == m.id) {
-                        all.push(m);
+                        all.push(m.clone());
                     }
                 }
-                s.messages = all;
+                s.messages = Rc::new(all);
                 s.history_loaded = true;
                 if s.remembered_peer_name.is_none() {
                     s.remembered_peer_name = peer_name;
@@ -106,23 +110,25 @@ impl Reducible for RoomState {
                 }
                 s.remembered_peer_name = Some(name);
             }
-            Action::Message(m) => match s.messages.iter_mut().find(|x| x.id == m.id) {
-                // The same message again (sent again after a reconnect): it keeps its place and first time.
-                Some(existing) => {
-                    let ts = existing.ts;
-                    *existing = m;
-                    existing.ts = ts;
-                }
-                None => {
-                    if !m.from_me {
-                        s.peer_typing = false;
+            Action::Message(mut m) => {
+                let messages = Rc::make_mut(&mut s.messages);
+                match messages.iter_mut().find(|x| x.id == m.id) {
+                    // The same message again (sent again after a reconnect): it keeps its place and first time.
+                    Some(existing) => {
+                        m.ts = existing.ts;
+                        *existing = Rc::new(m);
                     }
-                    s.messages.push(m)
+                    None => {
+                        if !m.from_me {
+                            s.peer_typing = false;
+                        }
+                        messages.push(Rc::new(m))
+                    }
                 }
-            },
+            }
             Action::Delivered(id) => {
-                if let Some(m) = s.messages.iter_mut().find(|x| x.id == id) {
-                    m.delivered = true;
+                if let Some(i) = s.messages.iter().position(|x| x.id == id && !x.delivered) {
+                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).delivered = true;
                 }
             }
             Action::PeerTyping(active) => s.peer_typing = active,
@@ -165,5 +171,33 @@ mod tests {
         s = s.reduce(Action::Message(chat("a", "first", 9000.0)));
         let shown: Vec<_> = s.messages.iter().map(|m| (m.id.as_str(), m.ts)).collect();
         assert_eq!(shown, [("a", 1000.0), ("b", 2000.0)]);
+    }
+
+    #[wasm_bindgen_test]
+    fn delivered_marks_one_message_and_the_others_are_shared_not_copied() {
+        let mut s = Rc::new(RoomState::default());
+        let mine = StoredMessage {
+            from_me: true,
+            delivered: false,
+            ..chat("a", "hi", 1000.0)
+        };
+        s = s.reduce(Action::Message(mine));
+        s = s.reduce(Action::Message(chat("b", "yo", 2000.0)));
+        let before = s.clone();
+        s = s.reduce(Action::Delivered("a".into()));
+        assert!(s.messages[0].delivered);
+        assert!(
+            !before.messages[0].delivered,
+            "the earlier state is unchanged"
+        );
+        assert!(Rc::ptr_eq(&before.messages[1], &s.messages[1]));
+        // Delivered again, or an unknown id: the list itself is not copied.
+        for id in ["a", "zzz"] {
+            let again = s.clone().reduce(Action::Delivered(id.into()));
+            assert!(Rc::ptr_eq(&again.messages, &s.messages));
+        }
+        // A typing notice copies no message either.
+        let typing = s.clone().reduce(Action::PeerTyping(true));
+        assert!(Rc::ptr_eq(&typing.messages, &s.messages));
     }
 }

@@ -72,6 +72,34 @@ pub fn day_key(ts: f64) -> (u32, u32, u32) {
     (d.get_full_year(), d.get_month(), d.get_date())
 }
 
+/// The local days of times given mostly in order (a conversation's), asking the browser only when a time falls
+/// outside the day found last: a conversation of thousands of messages over a few days makes a few `Date`s per
+/// render instead of one per message.
+#[derive(Default)]
+pub struct Days {
+    /// The last day found: its first millisecond, the first of the next day, and its key.
+    last: Option<(f64, f64, (u32, u32, u32))>,
+}
+
+impl Days {
+    /// The same as [`day_key`].
+    pub fn key(&mut self, ts: f64) -> (u32, u32, u32) {
+        if let Some((start, end, key)) = self.last {
+            if ts >= start && ts < end {
+                return key;
+            }
+        }
+        let key = day_key(ts);
+        // Local midnights (a day is not always 24 hours long: the clock changes twice a year).
+        let start = Date::new_with_year_month_day(key.0, key.1 as i32, key.2 as i32).get_time();
+        let end = Date::new_with_year_month_day(key.0, key.1 as i32, key.2 as i32 + 1).get_time();
+        if start <= ts && ts < end {
+            self.last = Some((start, end, key));
+        }
+        key
+    }
+}
+
 /// Full date and time, for tooltips and `<time datetime>`.
 pub fn iso(ts: f64) -> String {
     Date::new(&JsValue::from_f64(ts)).to_iso_string().into()
@@ -88,9 +116,29 @@ mod tests {
     use wasm_bindgen::JsValue;
     use wasm_bindgen_test::wasm_bindgen_test;
 
-    use super::{clock, day, options, when, CLOCK_OPTIONS, DATE_OPTIONS};
+    use super::{clock, day, day_key, options, when, Days, CLOCK_OPTIONS, DATE_OPTIONS};
 
     /// The cached formatters say what the browser's one-off `toLocale…String` calls say.
+    #[wasm_bindgen_test]
+    fn days_match_day_key_in_and_out_of_order() {
+        let hour = 3_600_000.0;
+        let start = 1_763_800_123_456.0;
+        let mut times: Vec<f64> = (0..200).map(|i| start + i as f64 * 0.37 * hour).collect();
+        // Around midnight, and out of order.
+        let midnight = Date::new_with_year_month_day(2026, 10, 22).get_time();
+        times.extend([
+            midnight - 1.0,
+            midnight,
+            midnight + 1.0,
+            start,
+            midnight - 1.0,
+        ]);
+        let mut days = Days::default();
+        for ts in times {
+            assert_eq!(days.key(ts), day_key(ts), "at {ts}");
+        }
+    }
+
     #[wasm_bindgen_test]
     fn cached_formatters_match_one_off_formatting() {
         for ts in [0.0, 1_700_000_000_000.0, 1_763_800_123_456.0] {

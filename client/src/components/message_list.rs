@@ -1,5 +1,7 @@
 //! The conversation: day separators, mine vs theirs, time, delivered ticks, system notices.
 
+use std::rc::Rc;
+
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -8,12 +10,13 @@ use crate::components::transfer_card::TransferCard;
 use crate::files::view::{FileItem, LiveHandle};
 use crate::files::FileCommand;
 use crate::linkify::{self, Segment};
+use crate::state::Messages;
 use crate::storage::{MessageKind, StoredMessage};
 use crate::time;
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
-    pub messages: Vec<StoredMessage>,
+    pub messages: Messages,
     pub loaded: bool,
     /// File transfers, oldest first: shown among the messages by time.
     #[prop_or_default]
@@ -201,12 +204,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
         });
     }
     let mut last_day = None;
+    let days = std::cell::RefCell::new(time::Days::default());
     // Messages keep their order; each file goes before the first message that is newer than it.
     let mut files = props.files.iter().peekable();
     let push_file = |items: &mut Vec<Html>,
                      last_day: &mut Option<(u32, u32, u32)>,
                      f: &FileItem| {
-        let day = time::day_key(f.ts);
+        let day = days.borrow_mut().key(f.ts);
         if *last_day != Some(day) {
             *last_day = Some(day);
             items.push(html! {
@@ -221,11 +225,11 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 live={props.live.clone()} />
         });
     };
-    for m in &props.messages {
+    for m in props.messages.iter() {
         while let Some(f) = files.next_if(|f| f.ts < m.ts) {
             push_file(&mut items, &mut last_day, f);
         }
-        let day = time::day_key(m.ts);
+        let day = days.borrow_mut().key(m.ts);
         if last_day != Some(day) {
             last_day = Some(day);
             items.push(html! {
@@ -253,7 +257,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
 
 #[derive(Properties, PartialEq)]
 struct MessageRowProps {
-    message: StoredMessage,
+    message: Rc<StoredMessage>,
 }
 
 /// One message. A component of its own so that the list re-rendering (4 times a second while a file moves)
