@@ -36,6 +36,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPeer } from '../tests/support/browser.mjs';
+import { closeAll, median } from './common.mjs';
 
 const MB = 1_000_000;
 const SIZE = Number(process.env.TWAIN_BENCH_FILES_MB || 200) * MB;
@@ -568,12 +569,6 @@ async function twainRun({ a, b }, path, name, mem) {
 
 const mbps = (s) => SIZE / MB / s;
 const mib = (bytes) => bytes / (1024 * 1024);
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((x, y) => x - y);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 
 export async function run({ server }) {
@@ -682,11 +677,7 @@ export async function run({ server }) {
       }
     }
   } finally {
-    await a.close();
-    await b.close();
-    a.remove();
-    b.remove();
-    rmSync(dir, { recursive: true, force: true });
+    await closeAll([a, b], [dir]);
     if (OTHER) rmSync(OTHER_DIR, { recursive: true, force: true });
   }
   const of = (kind, key) => median(rows.filter((r) => r.kind === kind).map((r) => r[key]));

@@ -9,10 +9,11 @@
 //
 //   TWAIN_BENCH_HISTORY_ROUNDS    rounds (default 3); each opens a new room per history length
 //   TWAIN_BENCH_HISTORY_MESSAGES  messages arriving per room (default 5)
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPeer } from '../tests/support/browser.mjs';
+import { closeAll, median } from './common.mjs';
 
 const ROUNDS = Number(process.env.TWAIN_BENCH_HISTORY_ROUNDS || 3);
 const MESSAGES = Number(process.env.TWAIN_BENCH_HISTORY_MESSAGES || 5);
@@ -20,11 +21,6 @@ const LENGTHS = [20, 2000];
 const FILE_BYTES = 10_000_000;
 const T = 120_000;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const connected = (page) =>
   page.locator('.room-title').getByRole('status').filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
@@ -141,11 +137,7 @@ export async function run({ server }) {
       }
     }
   } finally {
-    await a.close();
-    await b.close();
-    a.remove();
-    b.remove();
-    rmSync(dir, { recursive: true, force: true });
+    await closeAll([a, b], [dir]);
   }
   const [short, long] = LENGTHS.map((n) => results.get(n));
   const msg = (rs) => median(rs.map((r) => r.perMessage));
