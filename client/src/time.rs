@@ -22,8 +22,8 @@ const DATE_OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// A cached `Intl.DateTimeFormat(default locale, options)`'s `format` function. Making a formatter is the
-/// expensive part (every message row, day separator and file card formats a time as it renders, and the list
-/// renders four times a second during a file transfer), so each kind is made once.
+/// expensive part (every message row, day separator and file card formats a time as it renders; a file card
+/// renders four times a second while its file moves), so each kind is made once.
 fn formatter(pairs: &[(&str, &str)]) -> Function {
     Intl::DateTimeFormat::new(&Array::new(), &options(pairs)).format()
 }

@@ -260,7 +260,7 @@ struct MessageRowProps {
     message: Rc<StoredMessage>,
 }
 
-/// One message. A component of its own so that the list re-rendering (4 times a second while a file moves)
+/// One message. A component of its own so that the list re-rendering (a message arriving, a file changing phase)
 /// leaves unchanged messages alone instead of formatting every time and date again.
 #[function_component(MessageRow)]
 fn message_row(props: &MessageRowProps) -> Html {
