@@ -3,6 +3,9 @@
 // the same two browsers. The figure is CPU time of the page's main thread (CDP `Performance.getMetrics`
 // ThreadTime), which does not count the time the thread waits for a core on this shared machine.
 //
+// The room shows the newest 300 messages at first ("Show earlier messages" brings the others), so the figures also
+// say what loading and keeping the whole history costs.
+//
 // The history is written straight into the receiving browser's IndexedDB (copies of one real message of the room),
 // then the page is reloaded, as after months of chatting. Waiting for a message checks only the last row's text,
 // so the watching itself stays cheap in a 24,000-element page.

@@ -433,6 +433,81 @@ test('reading older messages is not interrupted: new ones wait behind a button, 
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
 
+/** Writes `n` messages into this browser's IndexedDB, older than the room's message `seed` (copies of its record):
+ * months of chatting, in a moment. */
+function addHistory(page, seed, n) {
+  return page.evaluate(
+    ([seed, n]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('messages', 'readwrite');
+          const store = tx.objectStore('messages');
+          const all = store.getAll();
+          all.onsuccess = () => {
+            const model = all.result.find((m) => m.text === seed);
+            for (let k = 0; k < n; k++) {
+              store.put({ ...model, id: `history-${k}`, text: `History ${k}`, ts: model.ts - (n - k) * 60_000 });
+            }
+          };
+          tx.oncomplete = () => (db.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    [seed, n],
+  );
+}
+
+test('a long conversation opens with its newest messages; earlier ones come on request, where the person reads', async () => {
+  const a = await peer('long-a');
+  const b = await peer('long-b');
+  await connectPair(a, b, env.server.url);
+  await send(a.page, 'the newest');
+  await messages(b.page).getByText('the newest', { exact: true }).waitFor({ timeout: T });
+  await addHistory(b.page, 'the newest', 700);
+  await b.page.reload();
+  await messages(b.page).getByText('the newest', { exact: true }).waitFor({ timeout: T });
+  await until(() => inView(b.page, 'the newest'), 'the newest message is in view');
+
+  // The newest 300 messages are there; older ones wait behind a button at the top.
+  const log = messages(b.page);
+  const shown = (text) => log.getByText(text, { exact: true }).count();
+  assert.equal(await shown('History 699'), 1);
+  assert.equal(await shown('History 401'), 1);
+  assert.equal(await shown('History 400'), 0, 'older messages are not shown yet');
+  const earlier = log.getByRole('button', { name: 'Show earlier messages' });
+  await earlier.waitFor({ timeout: T });
+  const more = await log.getByRole('listitem').filter({ has: b.page.getByRole('button', { name: 'Show earlier messages' }) }).textContent();
+  assert.match(more, /^Show earlier messages \(\d+ more\)$/);
+  const hidden = Number(more.match(/\d+/)[0]);
+  assert.ok(hidden >= 401, `at least the 401 oldest history messages are behind the button (${hidden})`);
+
+  // Scrolled to the top, the person asks for more: what they were reading stays where it was.
+  await log.evaluate((el) => (el.scrollTop = 0));
+  await until(() => inView(b.page, 'History 401'), 'the oldest shown message is in view');
+  const before = (await log.getByText('History 401', { exact: true }).boundingBox()).y;
+  await screenshot(b.page, SUITE, 'show-earlier');
+  await earlier.click();
+  await log.getByText('History 101', { exact: true }).waitFor({ timeout: T });
+  const after = (await log.getByText('History 401', { exact: true }).boundingBox()).y;
+  assert.ok(Math.abs(after - before) <= 2, `History 401 stayed in place (${before} -> ${after})`);
+  await screenshot(b.page, SUITE, 'earlier-messages');
+
+  // The last press shows the first message, and the button goes.
+  await earlier.click();
+  await log.getByText('History 0', { exact: true }).waitFor({ timeout: T });
+  assert.equal(await earlier.count(), 0, 'nothing is left to show');
+
+  // New messages still arrive at the bottom, in view.
+  await send(a.page, 'still here');
+  await messages(b.page).getByText('still here', { exact: true }).waitFor({ timeout: T });
+  await log.evaluate((el) => (el.scrollTop = el.scrollHeight));
+  await until(() => inView(b.page, 'still here'), 'the new message is in view at the bottom');
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
 function escape(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -42,6 +42,10 @@ pub struct MessageListProps {
 #[derive(Clone, PartialEq)]
 pub struct KeepNewest(pub Callback<()>);
 
+/// A long conversation first shows its newest this many messages; "Show earlier messages" adds as many again. (Each
+/// shown message is a dozen elements to build and lay out: thousands of them made opening the room slow.)
+pub const PAGE_MESSAGES: usize = 300;
+
 /// How close to the bottom (in CSS pixels) still counts as reading the newest messages.
 const BOTTOM_SLACK_PX: i32 = 48;
 
@@ -60,9 +64,15 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let seen = use_mut_ref(|| (0usize, 0usize));
     // New messages and files from the other person that arrived while the person was reading further up.
     let unseen = use_state(|| 0usize);
+    // How many of the newest messages are shown.
+    let limit = use_state(|| PAGE_MESSAGES);
+    // After earlier messages were added above: how far the content's end was below the top of the view, to keep
+    // what the person was reading where it was.
+    let restore = use_mut_ref(|| None::<i32>);
     {
         let list_ref = list_ref.clone();
         let follow = follow.clone();
+        let restore = restore.clone();
         let seen = seen.clone();
         let unseen = unseen.clone();
         let counts = (props.messages.len(), props.files.len());
@@ -90,6 +100,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 *follow.borrow_mut() = true;
             }
             if let Some(el) = list_ref.cast::<web_sys::Element>() {
+                if let Some(below) = restore.borrow_mut().take() {
+                    el.set_scroll_top(el.scroll_height() - below);
+                }
                 if *follow.borrow() {
                     el.set_scroll_top(el.scroll_height());
                 } else if from_them > 0 {
@@ -203,10 +216,37 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }</li>
         });
     }
+    // The newest messages, and the files from their time on.
+    let hidden = props.messages.len().saturating_sub(*limit);
+    let shown = &props.messages[hidden..];
+    let since = shown.first().filter(|_| hidden > 0).map(|m| m.ts);
+    if hidden > 0 {
+        let onclick = {
+            let limit = limit.clone();
+            let restore = restore.clone();
+            let list_ref = list_ref.clone();
+            Callback::from(move |_: MouseEvent| {
+                if let Some(el) = list_ref.cast::<web_sys::Element>() {
+                    *restore.borrow_mut() = Some(el.scroll_height() - el.scroll_top());
+                }
+                limit.set(*limit + PAGE_MESSAGES);
+            })
+        };
+        items.push(html! {
+            <li class="earlier" key="earlier">
+                <button class="link" {onclick}>{ "Show earlier messages" }</button>
+                { format!(" ({hidden} more)") }
+            </li>
+        });
+    }
     let mut last_day = None;
     let days = std::cell::RefCell::new(time::Days::default());
     // Messages keep their order; each file goes before the first message that is newer than it.
-    let mut files = props.files.iter().peekable();
+    let mut files = props
+        .files
+        .iter()
+        .filter(|f| since.is_none_or(|since| f.ts >= since))
+        .peekable();
     let push_file = |items: &mut Vec<Html>,
                      last_day: &mut Option<(u32, u32, u32)>,
                      f: &FileItem| {
@@ -225,7 +265,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 live={props.live.clone()} />
         });
     };
-    for m in props.messages.iter() {
+    for m in shown {
         while let Some(f) = files.next_if(|f| f.ts < m.ts) {
             push_file(&mut items, &mut last_day, f);
         }
