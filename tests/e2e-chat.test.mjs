@@ -495,6 +495,13 @@ test('a long conversation opens with its newest messages; earlier ones come on r
   assert.ok(Math.abs(after - before) <= 2, `History 401 stayed in place (${before} -> ${after})`);
   await screenshot(b.page, SUITE, 'earlier-messages');
 
+  // A message arriving meanwhile (at the bottom) pushes nothing out at the top.
+  await log.evaluate((el) => (el.scrollTop = 0));
+  await send(a.page, 'meanwhile');
+  await messages(b.page).getByText('meanwhile', { exact: true }).waitFor({ state: 'attached', timeout: T });
+  assert.equal(await shown('History 101'), 1, 'the oldest shown message is still there');
+  await until(() => inView(b.page, 'History 101'), 'the person still reads at the top');
+
   // The last press shows the first message, and the button goes.
   await earlier.click();
   await log.getByText('History 0', { exact: true }).waitFor({ timeout: T });

@@ -64,8 +64,10 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let seen = use_mut_ref(|| (0usize, 0usize));
     // New messages and files from the other person that arrived while the person was reading further up.
     let unseen = use_state(|| 0usize);
-    // How many of the newest messages are shown.
-    let limit = use_state(|| PAGE_MESSAGES);
+    // How many of the oldest messages are not shown, once the history is loaded. A count from the start: messages
+    // arriving later do not push the oldest shown one out from under the person reading it.
+    let hidden_cell = use_mut_ref(|| None::<usize>);
+    let redraw = use_force_update();
     // After earlier messages were added above: how far the content's end was below the top of the view, to keep
     // what the person was reading where it was.
     let restore = use_mut_ref(|| None::<i32>);
@@ -217,19 +219,28 @@ pub fn message_list(props: &MessageListProps) -> Html {
         });
     }
     // The newest messages, and the files from their time on.
-    let hidden = props.messages.len().saturating_sub(*limit);
+    let count = props.messages.len();
+    let first_page = count.saturating_sub(PAGE_MESSAGES);
+    let remembered = *hidden_cell.borrow();
+    let hidden = match (props.loaded, remembered) {
+        (_, Some(n)) => n.min(count),
+        (true, None) => *hidden_cell.borrow_mut().insert(first_page),
+        (false, None) => first_page,
+    };
     let shown = &props.messages[hidden..];
     let since = shown.first().filter(|_| hidden > 0).map(|m| m.ts);
     if hidden > 0 {
         let onclick = {
-            let limit = limit.clone();
+            let hidden_cell = hidden_cell.clone();
+            let redraw = redraw.clone();
             let restore = restore.clone();
             let list_ref = list_ref.clone();
             Callback::from(move |_: MouseEvent| {
                 if let Some(el) = list_ref.cast::<web_sys::Element>() {
                     *restore.borrow_mut() = Some(el.scroll_height() - el.scroll_top());
                 }
-                limit.set(*limit + PAGE_MESSAGES);
+                *hidden_cell.borrow_mut() = Some(hidden.saturating_sub(PAGE_MESSAGES));
+                redraw.force_update();
             })
         };
         items.push(html! {
