@@ -16,6 +16,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPeer } from '../tests/support/browser.mjs';
+import { addHistory } from '../tests/support/room.mjs';
 import { closeAll, median } from './common.mjs';
 
 const ROUNDS = Number(process.env.TWAIN_BENCH_HISTORY_ROUNDS || 3);
@@ -40,38 +41,6 @@ async function send(page, text) {
   await page.keyboard.press('Enter');
 }
 
-/** Writes `n` copies of the room's newest message `seed` into the page's IndexedDB, older than it, in order. */
-function fillHistory(page, seed, n) {
-  return page.evaluate(
-    ([seed, n]) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const tx = db.transaction('messages', 'readwrite');
-          const store = tx.objectStore('messages');
-          const all = store.getAll();
-          all.onsuccess = () => {
-            const model = all.result.filter((m) => m.text === seed).sort((x, y) => y.ts - x.ts)[0];
-            for (let k = 0; k < n; k++) {
-              store.put({
-                ...model,
-                id: `history-${k}-${model.id}`,
-                from_me: k % 2 === 0,
-                text: `Message ${k} of the history, with a link: https://example.com/${k}`,
-                ts: model.ts - (n - k) * 60_000,
-              });
-            }
-          };
-          tx.oncomplete = () => (db.close(), resolve());
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    [seed, n],
-  );
-}
-
 async function metrics(cdp) {
   const { metrics } = await cdp.send('Performance.getMetrics');
   return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
@@ -88,7 +57,7 @@ async function room(server, a, b, length, filePath, round) {
   const seed = `seed ${round}-${length}`;
   await send(a.page, seed);
   await lastRowHas(b.page, seed);
-  await fillHistory(b.page, seed, length);
+  await addHistory(b.page, seed, length, { link: true, alternate: true });
   const reloaded = performance.now();
   await b.page.reload();
   await lastRowHas(b.page, seed);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, send } from './support/room.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, send, addHistory } from './support/room.mjs';
 
 const SUITE = 'chat';
 const env = suite();
@@ -432,33 +432,6 @@ test('reading older messages is not interrupted: new ones wait behind a button, 
   await until(() => inView(a.page, 'my reply'), 'my own message is in view');
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
-
-/** Writes `n` messages into this browser's IndexedDB, older than the room's message `seed` (copies of its record):
- * months of chatting, in a moment. */
-function addHistory(page, seed, n) {
-  return page.evaluate(
-    ([seed, n]) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const tx = db.transaction('messages', 'readwrite');
-          const store = tx.objectStore('messages');
-          const all = store.getAll();
-          all.onsuccess = () => {
-            const model = all.result.find((m) => m.text === seed);
-            for (let k = 0; k < n; k++) {
-              store.put({ ...model, id: `history-${k}`, text: `History ${k}`, ts: model.ts - (n - k) * 60_000 });
-            }
-          };
-          tx.oncomplete = () => (db.close(), resolve());
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    [seed, n],
-  );
-}
 
 test('a long conversation opens with its newest messages; earlier ones come on request, where the person reads', async () => {
   const a = await peer('long-a');

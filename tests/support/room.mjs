@@ -117,3 +117,37 @@ export function storedIdentity(page) {
       }),
   );
 }
+
+/** Writes `n` messages into this browser's IndexedDB, older than the room's message `seed` and in order: copies of
+ * its record saying "History 0", "History 1"... (with a web address each when `link`; every other one written by
+ * this browser when `alternate`). Months of chatting, in a moment; reload the page to see them. */
+export function addHistory(page, seed, n, { link = false, alternate = false } = {}) {
+  return page.evaluate(
+    ([seed, n, link, alternate]) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const tx = db.transaction('messages', 'readwrite');
+          const store = tx.objectStore('messages');
+          const all = store.getAll();
+          all.onsuccess = () => {
+            const model = all.result.filter((m) => m.text === seed).sort((x, y) => y.ts - x.ts)[0];
+            for (let k = 0; k < n; k++) {
+              store.put({
+                ...model,
+                id: `history-${k}-${model.id}`,
+                from_me: alternate ? k % 2 === 0 : model.from_me,
+                text: link ? `History ${k}, with a link: https://example.com/${k}` : `History ${k}`,
+                ts: model.ts - (n - k) * 60_000,
+              });
+            }
+          };
+          tx.oncomplete = () => (db.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    [seed, n, link, alternate],
+  );
+}
