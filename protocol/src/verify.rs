@@ -308,7 +308,7 @@ pub fn validate_proof_fields(
 /// The safety code of two public keys: the same on both sides (the order of the keys does not matter), so two
 /// people can read it to each other and know they hold each other's keys.
 ///
-/// SHA-256 over the domain prefix and the two raw keys in byte order, re-hashed [`SAFETY_ROUNDS`] times; the
+/// SHA-256 over the domain prefix and the two raw keys in byte order, re-hashed `SAFETY_ROUNDS` (4,096) times; the
 /// first 9 bytes, as a number modulo 10^20, give [`SAFETY_CODE_DIGITS`] digits, shown in groups of four:
 /// `"0123 4567 8901 2345 6789"`. Twenty digits (about 66 bits) keep finding two attacker key pairs whose codes
 /// collide out of reach of a birthday search, with the rounds making each try expensive.
