@@ -223,7 +223,8 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let first_page = count.saturating_sub(PAGE_MESSAGES);
     let remembered = *hidden_cell.borrow();
     let hidden = match (props.loaded, remembered) {
-        (_, Some(n)) => n.min(count),
+        // (Kept no larger than the conversation, should it ever get shorter.)
+        (_, Some(n)) => *hidden_cell.borrow_mut().insert(n.min(count)),
         (true, None) => *hidden_cell.borrow_mut().insert(first_page),
         (false, None) => first_page,
     };
