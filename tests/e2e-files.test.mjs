@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { startWrangler } from './support/wrangler.mjs';
 import { openPeer, screenshot } from './support/browser.mjs';
-import { attachFiles as attach, fileCard, percent, waitPercent, waitSomeStored } from './support/files.mjs';
+import { attachFiles as attach, fileCard, fileRecord, percent, queryDb, waitPercent, waitSomeStored } from './support/files.mjs';
 import { assertText, createRoom, messages, send, status, waitConnected as waitConnectedWithin } from './support/room.mjs';
 
 const SUITE = 'files';
@@ -177,36 +177,6 @@ async function download(page, name) {
   const path = await dl.path();
   assert.ok(path, `the download of ${name} completed (${await dl.failure()})`);
   return { path, name: dl.suggestedFilename() };
-}
-
-/** Runs one IndexedDB request on Twain's database, in the page: `what` is 'files' (every file record) or
- * 'parts' (the number of stored parts of the transfer `id`). */
-function queryDb(page, what, id) {
-  return page.evaluate(
-    ([what, id]) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const req =
-            what === 'files'
-              ? db.transaction('files').objectStore('files').getAll()
-              : db.transaction('chunks').objectStore('chunks').count(IDBKeyRange.bound([id, -Infinity], [id, Infinity]));
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => {
-            db.close();
-            resolve(req.result);
-          };
-        };
-      }),
-    [what, id],
-  );
-}
-
-/** The stored record of the file named `name` in this browser, if any. */
-async function fileRecord(page, name) {
-  return (await queryDb(page, 'files')).find((f) => f.name === name);
 }
 
 /** The transfer id of the file named `name` in this browser's storage. */

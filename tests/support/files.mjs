@@ -41,30 +41,43 @@ export async function waitPercent(page, label, min, below = 101) {
   return percent(page, label);
 }
 
-/** Bytes of the file named `name` that this browser has stored (its IndexedDB record; 0 when there is none). */
-export function storedBytes(page, name) {
+/** Runs one IndexedDB request on Twain's database, in the page: `what` is 'files' (every file record) or
+ * 'parts' (the number of stored parts of the transfer `id`). */
+export function queryDb(page, what, id) {
   return page.evaluate(
-    (name) =>
+    ([what, id]) =>
       new Promise((resolve, reject) => {
         const open = indexedDB.open('twain');
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
           const db = open.result;
-          const all = db.transaction('files').objectStore('files').getAll();
-          all.onerror = () => reject(all.error);
-          all.onsuccess = () => {
+          const req =
+            what === 'files'
+              ? db.transaction('files').objectStore('files').getAll()
+              : db.transaction('chunks').objectStore('chunks').count(IDBKeyRange.bound([id, -Infinity], [id, Infinity]));
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
             db.close();
-            const file = all.result.find((f) => f.name === name);
-            resolve(file ? file.bytes_done : 0);
+            resolve(req.result);
           };
         };
       }),
-    name,
+    [what, id],
   );
 }
 
+/** The stored record of the file named `name` in this browser, if any. */
+export async function fileRecord(page, name) {
+  return (await queryDb(page, 'files')).find((f) => f.name === name);
+}
+
+/** Bytes of the file named `name` that this browser has stored (its IndexedDB record; 0 when there is none). */
+export async function storedBytes(page, name) {
+  return (await fileRecord(page, name))?.bytes_done ?? 0;
+}
+
 /** Waits until this browser has stored part of the incoming file named `name` (the progress bar counts bytes
- * received, up to one ~4 MiB batch ahead of what is stored). Returns the bytes stored. */
+ * received; what is stored trails it by the batch being filled and any being written). Returns the bytes stored. */
 export async function waitSomeStored(page, name) {
   const deadline = Date.now() + FILE_T;
   for (;;) {
