@@ -118,7 +118,6 @@ mod tests {
 
     use super::{clock, day, day_key, options, when, Days, CLOCK_OPTIONS, DATE_OPTIONS};
 
-    /// The cached formatters say what the browser's one-off `toLocale…String` calls say.
     #[wasm_bindgen_test]
     fn days_match_day_key_in_and_out_of_order() {
         let hour = 3_600_000.0;
@@ -139,6 +138,7 @@ mod tests {
         }
     }
 
+    /// The cached formatters say what the browser's one-off `toLocale…String` calls say.
     #[wasm_bindgen_test]
     fn cached_formatters_match_one_off_formatting() {
         for ts in [0.0, 1_700_000_000_000.0, 1_763_800_123_456.0] {

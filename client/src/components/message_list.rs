@@ -113,21 +113,31 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         });
     }
+    // Keeps the newest message in view, while following: after a change of size without a render (below), and for
+    // the cards, which re-render by themselves.
+    let keep_newest = {
+        let list_ref = list_ref.clone();
+        let follow = follow.clone();
+        use_memo((), move |_| {
+            KeepNewest(Callback::from(move |()| {
+                if let Some(el) = list_ref
+                    .cast::<web_sys::Element>()
+                    .filter(|_| *follow.borrow())
+                {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            }))
+        })
+    };
     {
         // Without a render, while following: a picture preview that finishes loading makes its card taller, and
         // the conversation itself gets shorter when the composer grows or a phone's keyboard opens.
         let list_ref = list_ref.clone();
-        let follow = follow.clone();
+        let keep = keep_newest.clone();
         use_effect_with((), move |_| {
             let el = list_ref.cast::<web_sys::Element>();
-            let keep_to_newest = {
-                let el = el.clone();
-                wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
-                    if let Some(el) = el.as_ref().filter(|_| *follow.borrow()) {
-                        el.set_scroll_top(el.scroll_height());
-                    }
-                })
-            };
+            let keep_to_newest =
+                wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || keep.0.emit(()));
             let resized = el.as_ref().and_then(|el| {
                 let observer =
                     web_sys::ResizeObserver::new(keep_to_newest.as_ref().unchecked_ref()).ok()?;
@@ -157,20 +167,6 @@ pub fn message_list(props: &MessageListProps) -> Html {
             }
         });
     }
-    let keep_newest = {
-        let list_ref = list_ref.clone();
-        let follow = follow.clone();
-        use_memo((), move |_| {
-            KeepNewest(Callback::from(move |()| {
-                if let Some(el) = list_ref
-                    .cast::<web_sys::Element>()
-                    .filter(|_| *follow.borrow())
-                {
-                    el.set_scroll_top(el.scroll_height());
-                }
-            }))
-        })
-    };
     let onscroll = {
         let follow = follow.clone();
         let unseen = unseen.clone();
@@ -252,7 +248,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
         });
     }
     let mut last_day = None;
-    let days = std::cell::RefCell::new(time::Days::default());
+    let mut days = time::Days::default();
     // Messages keep their order; each file goes before the first message that is newer than it.
     let mut files = props
         .files
@@ -261,8 +257,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
         .peekable();
     let push_file = |items: &mut Vec<Html>,
                      last_day: &mut Option<(u32, u32, u32)>,
+                     days: &mut time::Days,
                      f: &FileItem| {
-        let day = days.borrow_mut().key(f.ts);
+        let day = days.key(f.ts);
         if *last_day != Some(day) {
             *last_day = Some(day);
             items.push(html! {
@@ -279,9 +276,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
     };
     for m in shown {
         while let Some(f) = files.next_if(|f| f.ts < m.ts) {
-            push_file(&mut items, &mut last_day, f);
+            push_file(&mut items, &mut last_day, &mut days, f);
         }
-        let day = days.borrow_mut().key(m.ts);
+        let day = days.key(m.ts);
         if last_day != Some(day) {
             last_day = Some(day);
             items.push(html! {
@@ -293,7 +290,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
         items.push(html! { <MessageRow key={m.id.clone()} message={m.clone()} /> });
     }
     for f in files {
-        push_file(&mut items, &mut last_day, f);
+        push_file(&mut items, &mut last_day, &mut days, f);
     }
 
     html! {

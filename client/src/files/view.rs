@@ -202,6 +202,7 @@ impl LiveProgress {
         self.latest.borrow_mut().retain(|id, _| keep(id));
     }
 
+    #[cfg(test)]
     pub fn latest(&self, id: &str) -> Option<ProgressUpdate> {
         self.latest.borrow().get(id).cloned()
     }
