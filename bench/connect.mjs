@@ -2,15 +2,12 @@
 // B opens the link and we measure until B's page says "Connected to …". Cold = a brand-new browser profile
 // (downloads and compiles the wasm, creates an identity); warm = a reload of the same page.
 import { openPeer } from '../tests/support/browser.mjs';
+import { waitConnected as connected } from '../tests/support/room.mjs';
 import { median } from './common.mjs';
 
 const RUNS = Number(process.env.TWAIN_BENCH_CONNECT_RUNS || 7);
 const T = 60_000;
 
-
-async function connected(page) {
-  await page.locator('.room-title').getByRole('status').filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
-}
 
 export async function run({ server }) {
   const a = await openPeer('bench-a');

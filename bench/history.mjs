@@ -16,7 +16,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPeer } from '../tests/support/browser.mjs';
-import { addHistory } from '../tests/support/room.mjs';
+import { addHistory, send, waitConnected as connected } from '../tests/support/room.mjs';
 import { closeAll, median } from './common.mjs';
 
 const ROUNDS = Number(process.env.TWAIN_BENCH_HISTORY_ROUNDS || 3);
@@ -26,20 +26,12 @@ const FILE_BYTES = 10_000_000;
 const T = 120_000;
 
 
-const connected = (page) =>
-  page.locator('.room-title').getByRole('status').filter({ hasText: /^Connected to / }).waitFor({ timeout: T });
-
 /** Waits until the conversation's last row contains `text` (cheap: one element looked at per check). */
 const lastRowHas = (page, text) =>
   page.waitForFunction((text) => document.querySelector('ol.messages')?.lastElementChild?.textContent.includes(text), text, {
     polling: 50,
     timeout: T,
   });
-
-async function send(page, text) {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.keyboard.press('Enter');
-}
 
 async function metrics(cdp) {
   const { metrics } = await cdp.send('Performance.getMetrics');
