@@ -485,6 +485,18 @@ test('a long conversation opens with its newest messages; earlier ones come on r
   await messages(b.page).getByText('still here', { exact: true }).waitFor({ timeout: T });
   await log.evaluate((el) => (el.scrollTop = el.scrollHeight));
   await until(() => inView(b.page, 'still here'), 'the new message is in view at the bottom');
+
+  // Back at the bottom, following the newest messages, with over 600 shown: the next render (here, the arrival or
+  // the end of "new messages") puts the oldest ones back behind the button, so a conversation left open does not
+  // grow without end.
+  await send(a.page, 'left open for hours');
+  await messages(b.page).getByText('left open for hours', { exact: true }).waitFor({ timeout: T });
+  await earlier.waitFor({ timeout: T });
+  assert.equal(await shown('History 0'), 0, 'the oldest messages are behind the button again');
+  assert.equal(await shown('History 699'), 1, 'the newest page is still shown');
+  const histories = await log.getByText(/^History \d+$/).count();
+  assert.ok(histories >= 290 && histories <= 300, `about a page of messages is shown (${histories} of the history)`);
+  await until(() => inView(b.page, 'left open for hours'), 'the newest message is in view');
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
 

@@ -220,7 +220,15 @@ pub fn message_list(props: &MessageListProps) -> Html {
     let remembered = *hidden_cell.borrow();
     let hidden = match (props.loaded, remembered) {
         // (Kept no larger than the conversation, should it ever get shorter.)
-        (_, Some(n)) => *hidden_cell.borrow_mut().insert(n.min(count)),
+        (_, Some(n)) => {
+            let mut n = n.min(count);
+            // A conversation left open keeps growing. While the person follows the newest messages, the oldest
+            // shown ones go back behind the button once twice a page is shown.
+            if *follow.borrow() && count - n > 2 * PAGE_MESSAGES {
+                n = first_page;
+            }
+            *hidden_cell.borrow_mut().insert(n)
+        }
         (true, None) => *hidden_cell.borrow_mut().insert(first_page),
         (false, None) => first_page,
     };
@@ -232,7 +240,10 @@ pub fn message_list(props: &MessageListProps) -> Html {
             let redraw = redraw.clone();
             let restore = restore.clone();
             let list_ref = list_ref.clone();
+            let follow = follow.clone();
             Callback::from(move |_: MouseEvent| {
+                // The person reads further up now (even if the list had not seen a scroll yet).
+                *follow.borrow_mut() = false;
                 if let Some(el) = list_ref.cast::<web_sys::Element>() {
                     *restore.borrow_mut() = Some(el.scroll_height() - el.scroll_top());
                 }
