@@ -73,6 +73,28 @@ async function historyLine(page, text) {
   await messages(page).getByText(text).first().waitFor({ timeout: T });
 }
 
+/**
+ * Asserts that, without scrolling, `page` shows the call's picture, its Hang up button, the composer and the
+ * newest message `newest` inside a conversation at least `minLog` px tall. Returns the picture's and the
+ * conversation's boxes.
+ */
+async function callAndChatOnScreen(page, newest, minLog) {
+  const { height } = page.viewportSize();
+  const log = await messages(page).boundingBox();
+  const boxes = {
+    picture: await remoteVideo(page).boundingBox(),
+    'Hang up': await button(page, 'Hang up').boundingBox(),
+    composer: await page.getByRole('textbox', { name: 'Message' }).boundingBox(),
+  };
+  for (const [what, box] of Object.entries(boxes)) {
+    assert.ok(box.y >= 0 && box.y + box.height <= height + 1, `${what} on screen: ${box.y}..${box.y + box.height} of ${height}`);
+  }
+  assert.ok(log.height >= minLog && log.y >= 0, `the conversation has room during the call (${log.height}px)`);
+  const last = await messages(page).getByText(newest, { exact: true }).boundingBox();
+  assert.ok(last.y >= log.y && last.y + last.height <= log.y + log.height + 1, 'the newest message is in view');
+  return { picture: boxes.picture, log };
+}
+
 function noOverflow(page) {
   return page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 }
@@ -120,6 +142,12 @@ test('A video-calls B: B sees and hears A, mute and camera-off show on the other
   // Chat keeps working during the call, both ways.
   await say(a, b, 'can you hear me?');
   await say(b, a, 'loud and clear');
+
+  // On a desktop screen (1100x800) the picture and the conversation stand side by side, both whole.
+  const { picture, log } = await callAndChatOnScreen(a.page, 'loud and clear', 200);
+  assert.ok(picture.x + picture.width <= log.x, 'the picture is beside the conversation, not above it');
+  assert.ok(picture.height >= 400, `the picture takes the window's height (${picture.height}px)`);
+  await screenshot(a.page, SUITE, 'desktop-call-and-chat');
 
   // A hangs up: the call ends on both sides, with its duration in the history.
   await button(a.page, 'Hang up').click();
@@ -215,6 +243,9 @@ test('the call ends cleanly when the peer reloads, and the next call works on th
   await remoteFrames(b.page);
   const overflow = await noOverflow(b.page);
   assert.ok(overflow <= 0, `no horizontal scrolling on a phone during a call (overflow ${overflow}px)`);
+  // The phone shows the call, the conversation and the composer at once.
+  await say(a, b, 'how does it look on your phone?');
+  await callAndChatOnScreen(b.page, 'how does it look on your phone?', 80);
   await screenshot(b.page, SUITE, 'phone-in-call');
 
   await b.page.reload();

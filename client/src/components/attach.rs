@@ -188,8 +188,8 @@ pub fn attach_files(props: &AttachProps) -> Html {
                 <input id="attach-input" type="file" multiple=true class="visually-hidden" tabindex="-1"
                     ref={input_ref} onchange={on_change} />
                 <p id="attach-hint" class="hint">
-                    { format!("Or drop or paste files here. Up to {} each, sent directly to {}.",
-                        format_bytes(MAX_FILE_BYTES), props.peer) }
+                    <span class="drop">{ "Or drop or paste files here. " }</span>
+                    { format!("Up to {} each, sent directly to {}.", format_bytes(MAX_FILE_BYTES), props.peer) }
                 </p>
             </div>
             { for props.notices.iter().enumerate().map(|(i, text)| {

@@ -208,16 +208,13 @@ pub fn call_panel(props: &CallPanelProps) -> Html {
                         }
                     </p>
                     <div class="call-controls" role="group" aria-label="Call controls">
-                        <button onclick={on(CallController::toggle_mic)}>
-                            { if view.local.audio { "Mute microphone" } else { "Unmute microphone" } }
-                        </button>
-                        <button onclick={on(CallController::toggle_camera)}>
-                            { if view.camera { "Turn camera off" } else { "Turn camera on" } }
-                        </button>
+                        { control(on(CallController::toggle_mic),
+                            if view.local.audio { ("Mute microphone", "Mute") } else { ("Unmute microphone", "Unmute") }) }
+                        { control(on(CallController::toggle_camera),
+                            if view.camera { ("Turn camera off", "Camera off") } else { ("Turn camera on", "Camera on") }) }
                         if can_share {
-                            <button onclick={on(CallController::toggle_screen)}>
-                                { if view.local.screen { "Stop sharing" } else { "Share screen" } }
-                            </button>
+                            { control(on(CallController::toggle_screen),
+                                if view.local.screen { ("Stop sharing", "Stop sharing") } else { ("Share screen", "Share") }) }
                         }
                         <button class="danger" onclick={on(CallController::hang_up)}>{ "Hang up" }</button>
                     </div>
@@ -231,6 +228,16 @@ pub fn call_panel(props: &CallPanelProps) -> Html {
             { body }
             { for notice }
         </div>
+    }
+}
+
+/// A call control named `names.0`, which shows `names.1` instead on a phone, where all controls fit on one line
+/// (the shown words are part of the name, so speaking what is shown still finds the button).
+fn control(onclick: Callback<MouseEvent>, (name, short): (&'static str, &'static str)) -> Html {
+    html! {
+        <button {onclick} aria-label={name}>
+            <span class="long">{ name }</span><span class="short" aria-hidden="true">{ short }</span>
+        </button>
     }
 }
 

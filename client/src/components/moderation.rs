@@ -276,7 +276,7 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
             });
             html! {
                 <>
-                    <p class="muted small">{ format!("You created this room, so you can remove {name} (they can rejoin) or ban them (they can't).") }</p>
+                    <p class="muted small">{ format!("You own this room. Remove lets {name} rejoin; Ban keeps them out.") }</p>
                     <div class="row">
                         <button ref={kick_ref.clone()} onclick={ask(Removal::Kick)} disabled={confirm.is_some()}>{ "Remove" }</button>
                         <button ref={ban_ref.clone()} class="danger" onclick={ask(Removal::Ban)} disabled={confirm.is_some()}>{ "Ban" }</button>

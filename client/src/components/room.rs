@@ -478,31 +478,39 @@ pub fn room_page(props: &RoomProps) -> Html {
                 </div>
             </header>
             { banner }
-            <TrustPanel controller={trust.controller.clone()} view={trust.view.clone()} peer_name={peer_label.clone()} />
-            { moderation.panel(state.peer.as_ref(), !matches!(state.status, LinkStatus::Joining | LinkStatus::Closed { .. })) }
-            if let Some(notice) = &state.notice {
-                <div class="notice" role="alert">
-                    <p>{ notice.clone() }</p>
-                    <button class="link" onclick={dismiss_notice}>{ "Dismiss" }</button>
+            // The call comes first, right below the header: an incoming call is the first thing seen. In a video
+            // call on a wide screen the call and the conversation stand side by side (style.css, `.room-body`).
+            <div class="room-body">
+                <CallPanel controller={call.clone()} peer_name={peer_label.clone()} />
+                <div class="chat">
+                    <TrustPanel controller={trust.controller.clone()} view={trust.view.clone()} peer_name={peer_label.clone()} />
+                    { moderation.panel(state.peer.as_ref(), !matches!(state.status, LinkStatus::Joining | LinkStatus::Closed { .. })) }
+                    if let Some(notice) = &state.notice {
+                        <div class="notice" role="alert">
+                            <p>{ notice.clone() }</p>
+                            <button class="link" onclick={dismiss_notice}>{ "Dismiss" }</button>
+                        </div>
+                    }
+                    <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
+                        files={files.view.items.clone()} peer={peer_label.clone()} {connected}
+                        files_held={trust.view.blocks_sending()}
+                        on_file={files.on_command()} live={files.live.clone()} />
+                    <p class="typing" aria-live="polite">
+                        if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
+                    </p>
+                    <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
+                        disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
+                    <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
+                        on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />
+                    <div class="room-foot">
+                        <details class="me">
+                            <summary>{ format!("You appear as {}", ctx.identity.name) }</summary>
+                            <RenameForm id="room" />
+                        </details>
+                        <RoomDataPanel room_id={room_id.clone()} controller={trust.controller.clone()} view={trust.view.clone()} />
+                    </div>
                 </div>
-            }
-            <CallPanel controller={call.clone()} peer_name={peer_label.clone()} />
-            <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
-                files={files.view.items.clone()} peer={peer_label.clone()} {connected}
-                files_held={trust.view.blocks_sending()}
-                on_file={files.on_command()} live={files.live.clone()} />
-            <p class="typing" aria-live="polite">
-                if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
-            </p>
-            <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
-                disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
-            <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
-                on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />
-            <details class="me">
-                <summary>{ format!("You appear as {}", ctx.identity.name) }</summary>
-                <RenameForm id="room" />
-            </details>
-            <RoomDataPanel room_id={room_id.clone()} controller={trust.controller.clone()} view={trust.view.clone()} />
+            </div>
         </div>
     }
 }

@@ -117,7 +117,7 @@ pub fn trust_panel(props: &TrustProps) -> Html {
         },
         (Continuity::First, Check::Proven) => html! {
             <p class="trust-note" role="status">
-                { format!("First time you meet {peer} in this room. Compare the safety code to be sure nobody is in the middle.") }
+                { format!("First time you meet {peer} here. Compare safety codes to be sure nobody is in the middle.") }
             </p>
         },
         (Continuity::Accepted, Check::Proven) => html! {
