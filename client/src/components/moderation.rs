@@ -231,7 +231,7 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
 
     let tools = match peer {
         None => html! {
-            <p class="muted small">{ "You created this room, so you can remove or ban the other person while they are here." }</p>
+            <p class="muted small">{ "You own this room. You can remove or ban the other person while they are here." }</p>
         },
         Some(peer) => {
             let name = peer.name.clone();
@@ -313,6 +313,11 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
         }
     };
 
+    // While nobody else is here, the owner tools only take room: they show when there is someone to remove, a ban
+    // to lift, or an outcome to tell.
+    if peer.is_none() && props.bans.is_empty() && props.notice.is_none() {
+        return html! {};
+    }
     html! {
         <section class="moderation" aria-label="Room owner" ref={panel_ref} tabindex="-1">
             { tools }
