@@ -304,7 +304,7 @@ test('a person who leaves while the signaling server is down is said to have lef
 
 for (const [n, button, done] of [
   [6, 'Remove', (name) => `You removed ${name} from the room.`],
-  [8, 'Ban', () => 'Your connection with them has ended, but the ban could not be recorded'],
+  [8, 'Ban', (name) => `You banned ${name} from this room.`],
 ]) {
   test(`the owner can still ${button.toLowerCase()} a person the restarted server does not see: the connection ends`, async () => {
     const { a, b, bobName } = await pairWithBOffServer(n);
@@ -316,6 +316,14 @@ for (const [n, button, done] of [
     await saysLeft(a.page, bobName);
     // B's side of the connection is gone too: B cannot send any more.
     await b.page.getByRole('textbox', { name: 'Message' }).and(b.page.locator(':disabled')).waitFor({ timeout: 2 * T });
+    if (button !== 'Ban') return;
+    // The ban is recorded under B's name, and holds when B comes back to the server.
+    await tools.getByText('Bans (1)').click();
+    await tools.getByRole('listitem').filter({ hasText: bobName }).waitFor({ timeout: T });
+    const back = await b.context.newPage();
+    await back.goto(a.page.url());
+    await back.getByRole('alert').filter({ hasText: 'The owner of this room has banned you.' }).waitFor({ timeout: T });
+    await back.close();
   });
 }
 

@@ -196,6 +196,34 @@ test('the owner cannot remove itself, and removing someone absent is no-peer', a
   await assertAlive(a.ws);
 });
 
+test('a ban of someone the worker does not see, named by the owner, holds their identity, and their network once they are back', async () => {
+  // After a restart the owner may still be connected directly to someone whose socket is not back yet.
+  const url = roomUrl();
+  const a = await join(url, { name: 'Ann', key: ownerKey(), headers: net(1) });
+  const away = randomId();
+  a.ws.send({ type: 'ban', peer_id: away });
+  assert.equal((await a.ws.nextOfType('error')).code, 'no-peer', 'without a name there is nobody to ban');
+  a.ws.send({ type: 'ban', peer_id: away, name: 'n'.repeat(200) });
+  assert.equal((await a.ws.nextOfType('error')).code, 'invalid', 'a name follows the rules of every name');
+  a.ws.send({ type: 'ban', peer_id: away, name: '<b>Bob</b>' });
+  const { list } = await a.ws.nextOfType('bans');
+  assert.deepEqual(
+    list.map((b) => b.name),
+    ['<b>Bob</b>'],
+  );
+  assert.ok(!a.ws.frames.some((f) => f.type === 'peer-left'), 'nobody was here to leave');
+
+  // Their network is not known yet: someone else from it gets in meanwhile.
+  const c = await join(url, { name: 'Cy', headers: net(2) });
+  await c.ws.close();
+  await a.ws.nextOfType('peer-left');
+  // They come back: refused; from then on their network is refused too, with a fresh identity as well.
+  assert.equal((await attempt(url, { peerId: away, headers: net(2) })).closed?.code, CLOSE.BANNED);
+  assert.equal((await attempt(url, { headers: net(2) })).closed?.code, CLOSE.BANNED, 'their network');
+  const d = await join(url, { name: 'Dee', headers: net(3) });
+  assert.equal(d.welcome.peer.peer_id, a.peerId, 'another network is not affected');
+});
+
 test('unban: the owner lifts a ban and the banned identity and network get in again', async () => {
   const { url, a, b } = await ownedPair();
   a.ws.send({ type: 'ban', peer_id: b.peerId });

@@ -164,7 +164,9 @@ pub struct Ban {
     pub ban_id: String,
     /// The banned identity id.
     pub peer_id: String,
-    /// The banned connection origin ([`origin_hash`]).
+    /// The banned connection origin ([`origin_hash`]). Empty while it is not known: a ban of a peer the worker did
+    /// not see (after a restart) holds their identity until they come back, and their origin from then on
+    /// ([`learn_ban_origin`]).
     pub origin: String,
     /// The banned peer's display name at the time (shown to the owner).
     pub name: String,
@@ -175,7 +177,8 @@ pub struct Ban {
 impl Ban {
     /// Whether this ban refuses a socket of identity `peer_id` from origin `origin` at `now_ms`.
     pub fn refuses(&self, peer_id: &str, origin: &str, now_ms: u64) -> bool {
-        now_ms < self.expires_ms && (self.peer_id == peer_id || self.origin == origin)
+        now_ms < self.expires_ms
+            && (self.peer_id == peer_id || (!self.origin.is_empty() && self.origin == origin))
     }
 
     /// What the owner sees.
@@ -192,6 +195,23 @@ impl Ban {
 /// The ban refusing identity `peer_id` from `origin`, if any. The owner is never checked against bans.
 pub fn find_ban<'a>(bans: &'a [Ban], peer_id: &str, origin: &str, now_ms: u64) -> Option<&'a Ban> {
     bans.iter().find(|b| b.refuses(peer_id, origin, now_ms))
+}
+
+/// A banned identity is back from `origin`: a ban of it that did not know its origin yet refuses that origin too
+/// from now on. True if a ban changed (to be stored).
+pub fn learn_ban_origin(bans: &mut [Ban], peer_id: &str, origin: &str, now_ms: u64) -> bool {
+    let mut changed = false;
+    for ban in bans.iter_mut() {
+        if ban.origin.is_empty()
+            && !origin.is_empty()
+            && ban.peer_id == peer_id
+            && now_ms < ban.expires_ms
+        {
+            ban.origin = origin.to_string();
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Drops lapsed bans; true if any was dropped.
@@ -597,6 +617,37 @@ mod tests {
         assert_eq!(bans.len(), MAX_BANS);
         assert_eq!(bans[0].ban_id, format!("b{}", MAX_BANS + 4));
         assert!(!bans.iter().any(|b| b.ban_id == "b0"));
+    }
+
+    #[test]
+    fn a_ban_without_an_origin_holds_the_identity_and_learns_its_origin_when_it_comes_back() {
+        let mut bans = vec![ban("b1", "peer-1", "", 1_000)];
+        assert!(find_ban(&bans, "peer-1", "origin-1", 0).is_some());
+        assert!(
+            find_ban(&bans, "peer-2", "", 0).is_none(),
+            "an unknown origin matches nothing, not even another unknown one"
+        );
+        assert!(
+            find_ban(&bans, "peer-2", "origin-1", 0).is_none(),
+            "the network is not known yet"
+        );
+        assert!(
+            !learn_ban_origin(&mut bans, "peer-2", "origin-2", 0),
+            "someone else"
+        );
+        assert!(
+            !learn_ban_origin(&mut bans, "peer-1", "origin-1", 1_000),
+            "lapsed"
+        );
+        assert!(!learn_ban_origin(&mut bans, "peer-1", "", 0));
+        assert!(learn_ban_origin(&mut bans, "peer-1", "origin-1", 0));
+        assert!(
+            find_ban(&bans, "fresh-identity", "origin-1", 0).is_some(),
+            "from then on, new identity and same network is refused"
+        );
+        // A known origin is never replaced.
+        assert!(!learn_ban_origin(&mut bans, "peer-1", "origin-9", 0));
+        assert!(find_ban(&bans, "other", "origin-9", 0).is_none());
     }
 
     #[test]

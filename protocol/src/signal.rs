@@ -156,7 +156,15 @@ pub enum ClientFrame {
     Kick { peer_id: String },
     /// Owner only: disconnect the other peer `peer_id` (close [`close::BANNED`]) and refuse its identity and its
     /// connection origin from now on. The owner gets the new [`ServerFrame::Bans`].
-    Ban { peer_id: String },
+    ///
+    /// `name` is for a peer the worker does not see (it restarted, and they are still connected to the owner
+    /// directly but not back on the server): the ban then holds their identity under that name, and their
+    /// connection origin from the moment they come back. Without it, such a ban gets [`ErrorCode::NoPeer`].
+    Ban {
+        peer_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// Owner only: lift the ban `ban_id`. The owner gets the new [`ServerFrame::Bans`].
     Unban { ban_id: String },
     /// Owner only: ask for [`ServerFrame::Bans`].
@@ -206,8 +214,10 @@ impl ClientFrame {
                 }
             }
             ClientFrame::Ping | ClientFrame::ListBans => Ok(()),
-            ClientFrame::Kick { peer_id } | ClientFrame::Ban { peer_id } => {
-                ids::validate_peer_id(peer_id)
+            ClientFrame::Kick { peer_id } => ids::validate_peer_id(peer_id),
+            ClientFrame::Ban { peer_id, name } => {
+                ids::validate_peer_id(peer_id)?;
+                name.as_deref().map_or(Ok(()), validate_name)
             }
             ClientFrame::Unban { ban_id } => ids::validate_ban_id(ban_id),
             ClientFrame::Rename { name } => validate_name(name),
@@ -351,7 +361,14 @@ mod tests {
         });
         check_roundtrip(ClientFrame::Ping);
         check_roundtrip(ClientFrame::Kick { peer_id: ID.into() });
-        check_roundtrip(ClientFrame::Ban { peer_id: ID.into() });
+        check_roundtrip(ClientFrame::Ban {
+            peer_id: ID.into(),
+            name: None,
+        });
+        check_roundtrip(ClientFrame::Ban {
+            peer_id: ID.into(),
+            name: Some("Bob".into()),
+        });
         check_roundtrip(ClientFrame::Unban { ban_id: ID.into() });
         check_roundtrip(ClientFrame::ListBans);
         check_roundtrip(ClientFrame::Rename {
@@ -420,7 +437,10 @@ mod tests {
         .is_owner_only());
         for f in [
             ClientFrame::Kick { peer_id: ID.into() },
-            ClientFrame::Ban { peer_id: ID.into() },
+            ClientFrame::Ban {
+                peer_id: ID.into(),
+                name: None,
+            },
             ClientFrame::Unban { ban_id: ID.into() },
             ClientFrame::ListBans,
         ] {
@@ -505,6 +525,22 @@ mod tests {
         check_refused(r#"{"type":"kick"}"#, malformed);
         check_refused(r#"{"type":"ban","peer_id":42}"#, malformed);
         check_refused(r#"{"type":"ban","peer_id":"../../x"}"#, invalid);
+        // The name of a ban for a peer the worker does not see follows the rules of every name.
+        check_refused(
+            &format!(
+                r#"{{"type":"ban","peer_id":"{ID}","name":"{}"}}"#,
+                "x".repeat(200)
+            ),
+            invalid,
+        );
+        check_refused(
+            &format!(r#"{{"type":"ban","peer_id":"{ID}","name":"  "}}"#),
+            invalid,
+        );
+        check_refused(
+            &format!(r#"{{"type":"ban","peer_id":"{ID}","name":"a\u0007b"}}"#),
+            invalid,
+        );
         check_refused(r#"{"type":"unban","ban_id":""}"#, invalid);
         check_refused(r#"{"type":"unban"}"#, malformed);
         check_refused(
@@ -666,7 +702,11 @@ mod tests {
                 }),
                 Just(ClientFrame::Ping),
                 id.prop_map(|peer_id| ClientFrame::Kick { peer_id }),
-                id.prop_map(|peer_id| ClientFrame::Ban { peer_id }),
+                (id, proptest::option::of("[a-zA-Z <>]{1,20}"))
+                    .prop_filter("name not blank", |(_, n)| n
+                        .as_ref()
+                        .is_none_or(|n| !n.trim().is_empty()))
+                    .prop_map(|(peer_id, name)| ClientFrame::Ban { peer_id, name }),
                 id.prop_map(|ban_id| ClientFrame::Unban { ban_id }),
                 Just(ClientFrame::ListBans),
                 "[a-zA-Z <>]{1,20}"

@@ -117,10 +117,13 @@ struct Member {
 }
 
 /// What the owner does to the other peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Removal {
     Kick,
-    Ban,
+    /// `name`: the owner's name for a peer this worker may not see (see [`ClientFrame::Ban`]).
+    Ban {
+        name: Option<String>,
+    },
 }
 
 #[durable_object]
@@ -262,8 +265,8 @@ impl DurableObject for Room {
                 self.remove(&ws, &att, &me, &peer_id, Removal::Kick, now)
                     .await?
             }
-            ClientFrame::Ban { peer_id } => {
-                self.remove(&ws, &att, &me, &peer_id, Removal::Ban, now)
+            ClientFrame::Ban { peer_id, name } => {
+                self.remove(&ws, &att, &me, &peer_id, Removal::Ban { name }, now)
                     .await?
             }
             ClientFrame::Unban { ban_id } => self.unban(&ws, &ban_id, now).await?,
@@ -431,8 +434,12 @@ impl Room {
             (None, _) => (false, None),
         };
         if !owner {
-            let bans = self.bans(now).await?;
+            let mut bans = self.bans(now).await?;
             if room::find_ban(&bans, &me.peer_id, &att.origin, now).is_some() {
+                // A ban made while the worker did not see this person learns their network now.
+                if room::learn_ban_origin(&mut bans, &me.peer_id, &att.origin, now) {
+                    save_bans(&storage, &bans).await?;
+                }
                 console_log!("room {}: refused a banned peer", self.tag());
                 self.shut(ws, att, close::BANNED, "banned from this room");
                 return Ok(());
@@ -559,7 +566,8 @@ impl Room {
     }
 
     /// The owner kicks or bans the other peer `target`: every socket of that identity is closed, the owner gets
-    /// `peer-left` (and, for a ban, the new list of bans).
+    /// `peer-left` (and, for a ban, the new list of bans). A ban of a peer with no socket here, which the owner
+    /// names, holds their identity (and their network once they come back).
     async fn remove(
         &self,
         ws: &WebSocket,
@@ -582,23 +590,30 @@ impl Room {
             .into_iter()
             .filter(|m| m.peer.peer_id == target)
             .collect();
-        let Some(first) = targets.first() else {
+        let first = targets.first();
+        let (code, reason) = match &how {
+            Removal::Kick => (close::KICKED, "removed by the room owner"),
+            Removal::Ban { .. } => (close::BANNED, "banned by the room owner"),
+        };
+        // Who is banned, as far as this worker knows: their socket's origin and name, or the owner's name for them.
+        let banned = match (&how, first) {
+            (Removal::Ban { .. }, Some(m)) => Some((m.att.origin.clone(), m.peer.name.clone())),
+            (Removal::Ban { name: Some(name) }, None) => Some((String::new(), name.clone())),
+            _ => None,
+        };
+        if first.is_none() && banned.is_none() {
             send_error(ws, ErrorCode::NoPeer, "that person is not in the room");
             return Ok(());
-        };
-        let (code, reason) = match how {
-            Removal::Kick => (close::KICKED, "removed by the room owner"),
-            Removal::Ban => (close::BANNED, "banned by the room owner"),
-        };
+        }
         let mut bans = Vec::new();
         let mut expires = None;
-        if how == Removal::Ban {
+        if let Some((origin, name)) = banned {
             bans = self.bans(now).await?;
             let ban = Ban {
                 ban_id: ids::new_id(random_bytes()),
                 peer_id: target.to_string(),
-                origin: first.att.origin.clone(),
-                name: first.peer.name.clone(),
+                origin,
+                name,
                 banned_ms: now,
                 expires_ms: now.saturating_add(self.retention().ban_ttl_ms),
             };
@@ -612,14 +627,22 @@ impl Room {
             t_att.save(&t.ws);
             close_socket(&t.ws, code, reason);
         }
-        self.announce_left(first.att.conn, target);
-        if how == Removal::Ban {
+        if let Some(first) = first {
+            self.announce_left(first.att.conn, target);
+        }
+        if expires.is_some() {
             send_bans(ws, &bans);
         }
-        console_log!(
-            "room {}: the owner closed a peer's socket with {code}",
-            self.tag()
-        );
+        match first {
+            Some(_) => console_log!(
+                "room {}: the owner closed a peer's socket with {code}",
+                self.tag()
+            ),
+            None => console_log!(
+                "room {}: the owner banned a peer that has no socket here",
+                self.tag()
+            ),
+        }
         if let Some(at) = expires {
             self.alarm_by(at).await?;
         }

@@ -136,13 +136,10 @@ impl Moderation {
         let on_command = Callback::from(move |(frame, done): (ClientFrame, String)| {
             let outcome = session.borrow().as_ref().map(|s| s.moderate(&frame));
             let notice = match outcome {
-                Some(Moderated::Sent) => done,
-                // Removing ends the connection, which is all a removal does while they are not on the server.
-                Some(Moderated::PeerAway) if matches!(frame, ClientFrame::Kick { .. }) => done,
-                Some(Moderated::PeerAway) => "Your connection with them has ended, but the ban could not be recorded: \
-                    they are not on the server right now (it restarted). Ban them once they are back."
+                // (Removing a person who is not on the server ends our connection, which is all it does then.)
+                Some(Moderated::Sent | Moderated::PeerAway) => done,
+                _ => "You are not connected to the room right now. Try again once you are."
                     .to_string(),
-                _ => "You are not connected to the room right now. Try again once you are.".to_string(),
             };
             dispatch.dispatch(ModerationAction::Notice(Some(notice)));
         });
@@ -249,7 +246,7 @@ pub fn moderation_panel(props: &ModerationPanelProps) -> Html {
                             ban_days()
                         ),
                         "Yes, ban",
-                        ClientFrame::Ban { peer_id: peer.peer_id.clone() },
+                        ClientFrame::Ban { peer_id: peer.peer_id.clone(), name: None },
                         format!("You banned {name} from this room."),
                     ),
                 };

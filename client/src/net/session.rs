@@ -106,8 +106,8 @@ const OFF_SERVER_GRACE_MS: u32 = 45_000;
 pub enum Moderated {
     /// Sent to the server.
     Sent,
-    /// The person is connected to us but not on the server (it restarted and their socket is not back), so the
-    /// server cannot act on them: our connection with them is ended instead.
+    /// The person to remove is connected to us but not on the server (it restarted and their socket is not back),
+    /// so the server cannot close it: our connection with them is ended instead.
     PeerAway,
     /// We are not in the room on the server right now.
     NotInRoom,
@@ -255,23 +255,45 @@ impl Session {
         self.send(&frame);
     }
 
-    /// Sends a moderation frame (`kick`, `ban`, `unban`, `list-bans`) to the signaling worker, or, for removing a
-    /// person the server does not see right now, ends our connection with them.
+    /// Sends a moderation frame (`kick`, `ban`, `unban`, `list-bans`) to the signaling worker. For removing a person
+    /// the server does not see right now, it also ends our connection with them: a kick has nothing more to do
+    /// there, and a ban goes to the server with their name, to hold their identity (and their network once they
+    /// are back).
     pub fn moderate(&self, frame: &ClientFrame) -> Moderated {
         let mut inner = self.inner.borrow_mut();
-        let removes_away_peer = inner.off_server_timer.is_some()
-            && matches!(frame, ClientFrame::Kick { peer_id } | ClientFrame::Ban { peer_id }
-                if inner.peer_info.as_ref().is_some_and(|p| &p.peer_id == peer_id));
+        let away = inner.off_server_timer.is_some();
+        let away_peer = |peer_id: &str| {
+            inner
+                .peer_info
+                .as_ref()
+                .filter(|p| away && p.peer_id == peer_id)
+                .cloned()
+        };
+        let (frame, removes_away_peer) = match frame {
+            ClientFrame::Kick { peer_id } if away_peer(peer_id).is_some() => {
+                // Not here and now: the caller may hold the session while the page reacts to the change.
+                inner.forget_peer_off_server_after(0);
+                return Moderated::PeerAway;
+            }
+            ClientFrame::Ban { peer_id, .. } => match away_peer(peer_id) {
+                Some(peer) => (
+                    ClientFrame::Ban {
+                        peer_id: peer.peer_id,
+                        name: Some(peer.name),
+                    },
+                    true,
+                ),
+                None => (frame.clone(), false),
+            },
+            _ => (frame.clone(), false),
+        };
+        if !inner.send_to_room(&frame) {
+            return Moderated::NotInRoom;
+        }
         if removes_away_peer {
-            // Not here and now: the caller may hold the session while the page reacts to the change.
             inner.forget_peer_off_server_after(0);
-            return Moderated::PeerAway;
         }
-        if inner.send_to_room(frame) {
-            Moderated::Sent
-        } else {
-            Moderated::NotInRoom
-        }
+        Moderated::Sent
     }
 
     /// Connects again now (after "room full", "opened in another tab", or to skip a backoff wait).
