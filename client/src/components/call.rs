@@ -231,8 +231,8 @@ pub fn call_panel(props: &CallPanelProps) -> Html {
     }
 }
 
-/// A call control named `names.0`, which shows `names.1` instead on a phone, where all controls fit on one line
-/// (the shown words are part of the name, so speaking what is shown still finds the button).
+/// A call control named `name`, which shows `short` instead on a phone, where all controls fit on one line (the
+/// shorter words are part of the name, so saying what is shown still finds the button).
 fn control(onclick: Callback<MouseEvent>, (name, short): (&'static str, &'static str)) -> Html {
     html! {
         <button {onclick} aria-label={name}>
