@@ -28,7 +28,7 @@ const T = 120_000;
 
 /** Waits until the conversation's last row contains `text` (cheap: one element looked at per check). */
 const lastRowHas = (page, text) =>
-  page.waitForFunction((text) => document.querySelector('ol.messages')?.lastElementChild?.textContent.includes(text), text, {
+  page.waitForFunction((text) => document.querySelector('ol.message-items')?.lastElementChild?.textContent.includes(text), text, {
     polling: 50,
     timeout: T,
   });
@@ -55,7 +55,7 @@ async function room(server, a, b, length, filePath, round) {
   await lastRowHas(b.page, seed);
   const shown = performance.now() - reloaded;
   await connected(b.page);
-  const rows = await b.page.evaluate(() => document.querySelector('ol.messages').children.length);
+  const rows = await b.page.evaluate(() => document.querySelector('ol.message-items').children.length);
 
   const cdp = await b.context.newCDPSession(b.page);
   await cdp.send('Performance.enable');

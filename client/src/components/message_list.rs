@@ -274,7 +274,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
         if *last_day != Some(day) {
             *last_day = Some(day);
             items.push(html! {
-                <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)} role="separator">
+                <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)}>
                     <span>{ time::day(f.ts) }</span>
                 </li>
             });
@@ -293,7 +293,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
         if last_day != Some(day) {
             last_day = Some(day);
             items.push(html! {
-                <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)} role="separator">
+                <li class="day" key={format!("day-{}-{}-{}", day.0, day.1, day.2)}>
                     <span>{ time::day(m.ts) }</span>
                 </li>
             });
@@ -306,10 +306,12 @@ pub fn message_list(props: &MessageListProps) -> Html {
 
     html! {
         <ContextProvider<KeepNewest> context={(*keep_newest).clone()}>
-            <ol class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
+            // The log scrolls; the list inside it keeps its list semantics (a list item's parent must be a list,
+            // which an element with the role "log" no longer is).
+            <div class="messages" ref={list_ref} role="log" aria-label="Messages" aria-live="polite"
                 tabindex="0" {onscroll}>
-                { for items }
-            </ol>
+                <ol class="message-items">{ for items }</ol>
+            </div>
             { jump_button }
         </ContextProvider<KeepNewest>>
     }
