@@ -142,6 +142,38 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   for (const p of [a, c]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
 
+test('the page runs under a strict Content-Security-Policy: its own script and wasm only, no inline script, no eval', async () => {
+  const res = await fetch(`${env.server.url}/`);
+  await res.arrayBuffer();
+  const csp = res.headers.get('content-security-policy') ?? '';
+  for (const directive of ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "connect-src 'self';", "frame-ancestors 'none'", "base-uri 'none'"]) {
+    assert.ok(csp.includes(directive), `CSP has ${directive}: ${csp}`);
+  }
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  // The browser enforces it: Twain starts and opens a room, while eval and an injected inline script are refused.
+  // (Every other end-to-end test checks for a clean console: a refused resource of Twain's own would show there.)
+  const a = await peer('csp');
+  await createRoom(a.page, env.server.url);
+  await assertText(status(a.page), /Waiting for the other person/);
+  const attempts = await a.page.evaluate(async () => {
+    // In a task of the page's own: DevTools lifts the eval rule for the code it evaluates itself.
+    const evaluated = await new Promise((resolve) =>
+      setTimeout(() => {
+        try {
+          resolve(eval('"ran"'));
+        } catch (e) {
+          resolve(e.name);
+        }
+      }),
+    );
+    const script = document.createElement('script');
+    script.textContent = 'window.__injected = "ran"';
+    document.head.append(script);
+    return { eval: evaluated, inline: window.__injected ?? 'refused' };
+  });
+  assert.deepEqual(attempts, { eval: 'EvalError', inline: 'refused' });
+});
+
 test('a second tab of the same browser takes over the room, visibly, and can hand it back', async () => {
   const a = await peer('alice2');
   const b = await peer('bob2');
