@@ -238,7 +238,13 @@ test('a file transfer completes during a call, and screen sharing replaces the c
 });
 
 test('the call ends cleanly when the peer reloads, and the next call works on the new connection (phone-sized)', async () => {
-  const { a, b, aName, bName } = await pairUp('reload', { bViewport: { width: 375, height: 740 } });
+  const { a, b, aName: firstName, bName } = await pairUp('reload', { bViewport: { width: 375, height: 740 } });
+  // A long name (the longest allowed) wraps B's title, status and notes onto more lines.
+  const aName = 'Maximiliana Bartholomew Featherstonehaugh'.slice(0, 40);
+  await a.page.locator('summary').filter({ hasText: /^You appear as / }).click();
+  await a.page.getByRole('textbox', { name: 'Your name' }).fill(aName);
+  await a.page.getByRole('button', { name: 'Save name' }).click();
+  await historyLine(b.page, `${firstName} is now called ${aName}.`);
   await callAndAccept(a, b, aName);
   await remoteFrames(b.page);
   const overflow = await noOverflow(b.page);
