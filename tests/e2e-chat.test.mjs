@@ -142,11 +142,11 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   for (const p of [a, c]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
 
-test('the page runs under a strict Content-Security-Policy: its own script and wasm only, no inline script, no eval', async () => {
+test('the page runs under a strict Content-Security-Policy: its own script, wasm and stylesheet only, nothing inline, no eval', async () => {
   const res = await fetch(`${env.server.url}/`);
   await res.arrayBuffer();
   const csp = res.headers.get('content-security-policy') ?? '';
-  for (const directive of ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "connect-src 'self';", "frame-ancestors 'none'", "base-uri 'none'"]) {
+  for (const directive of ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval';", "style-src 'self';", "connect-src 'self';", "frame-ancestors 'none'", "base-uri 'none'"]) {
     assert.ok(csp.includes(directive), `CSP has ${directive}: ${csp}`);
   }
   assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
@@ -169,9 +169,16 @@ test('the page runs under a strict Content-Security-Policy: its own script and w
     const script = document.createElement('script');
     script.textContent = 'window.__injected = "ran"';
     document.head.append(script);
-    return { eval: evaluated, inline: window.__injected ?? 'refused' };
+    const style = document.createElement('style');
+    style.textContent = '.csp-probe { color: rgb(1, 2, 3) }';
+    document.head.append(style);
+    const probe = document.createElement('p');
+    probe.className = 'csp-probe';
+    document.body.append(probe);
+    const styled = getComputedStyle(probe).color === 'rgb(1, 2, 3)' ? 'applied' : 'refused';
+    return { eval: evaluated, inline: window.__injected ?? 'refused', style: styled };
   });
-  assert.deepEqual(attempts, { eval: 'EvalError', inline: 'refused' });
+  assert.deepEqual(attempts, { eval: 'EvalError', inline: 'refused', style: 'refused' });
 });
 
 test('a second tab of the same browser takes over the room, visibly, and can hand it back', async () => {

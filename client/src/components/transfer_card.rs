@@ -158,12 +158,23 @@ pub fn transfer_card(props: &TransferCardProps) -> Html {
     };
 
     let percent = item.percent();
+    // The bar's width is set through the style object, not a `style` attribute: the page's Content-Security-Policy
+    // allows no inline style (client/static/_headers).
+    let fill_ref = use_node_ref();
+    {
+        let fill_ref = fill_ref.clone();
+        use_effect(move || {
+            if let Some(fill) = fill_ref.cast::<web_sys::HtmlElement>() {
+                let _ = fill.style().set_property("width", &format!("{percent}%"));
+            }
+        });
+    }
     let bar = |verb: &str| {
         html! {
             <div class="progress" role="progressbar" aria-label={format!("{verb} {name}")}
                 aria-valuemin="0" aria-valuemax="100" aria-valuenow={percent.to_string()}
                 aria-valuetext={format!("{percent}%")}>
-                <div class="progress-fill" style={format!("width: {percent}%")}></div>
+                <div class="progress-fill" ref={fill_ref.clone()}></div>
             </div>
         }
     };
