@@ -397,7 +397,7 @@ pub fn room_page(props: &RoomProps) -> Html {
         Callback::from(move |_| dispatch.dispatch(Action::Notice(None)))
     };
 
-    let (pill_class, pill_text) = status_pill(&state.status, &peer_label);
+    let (pill_class, pill_text, pill_peer) = status_pill(&state.status, &peer_label);
     let title = match state.peer_name() {
         Some(name) => format!("Chat with {name}"),
         None => "New room".to_string(),
@@ -463,7 +463,9 @@ pub fn room_page(props: &RoomProps) -> Html {
                 <a class="back" href="#/" aria-label="Back to your rooms">{ "←" }</a>
                 <div class="room-title">
                     <h1>{ title }<VerifiedBadge controller={trust.controller.clone()} view={trust.view.clone()} peer_name={peer_label.clone()} /></h1>
-                    <p class={classes!("pill", pill_class)} role="status" aria-live="polite">{ pill_text }</p>
+                    <p class={classes!("pill", pill_class)} role="status" aria-live="polite">
+                        { pill_text }<span class="pill-peer">{ pill_peer }</span>
+                    </p>
                 </div>
                 <div class="room-actions">
                     <CallButtons controller={call.clone()} peer_name={peer_label.clone()} connected={can_send} />
@@ -515,18 +517,21 @@ pub fn room_page(props: &RoomProps) -> Html {
     }
 }
 
-fn status_pill(status: &LinkStatus, peer: &str) -> (&'static str, String) {
+/// The connection state's pill: its class, its words, and the words naming the other person, which a phone only
+/// says to screen readers (the title above already names them, and a long name took two more lines there).
+fn status_pill(status: &LinkStatus, peer: &str) -> (&'static str, String, String) {
+    let plain = |class, text: &str| (class, text.to_string(), String::new());
     match status {
-        LinkStatus::Joining => ("busy", "Joining the room…".into()),
-        LinkStatus::WaitingForPeer => ("idle", "Waiting for the other person".into()),
-        LinkStatus::Connecting => ("busy", format!("Connecting to {peer}…")),
-        LinkStatus::Connected => ("ok", format!("Connected to {peer}")),
-        LinkStatus::PeerLeft => ("idle", format!("{peer} left")),
-        LinkStatus::Reconnecting => ("busy", "Reconnecting…".into()),
-        LinkStatus::Closed { code, .. } if *code == close::ROOM_FULL => ("bad", "Room full".into()),
+        LinkStatus::Joining => plain("busy", "Joining the room…"),
+        LinkStatus::WaitingForPeer => plain("idle", "Waiting for the other person"),
+        LinkStatus::Connecting => ("busy", "Connecting".into(), format!(" to {peer}…")),
+        LinkStatus::Connected => ("ok", "Connected".into(), format!(" to {peer}")),
+        LinkStatus::PeerLeft => plain("idle", &format!("{peer} left")),
+        LinkStatus::Reconnecting => plain("busy", "Reconnecting…"),
+        LinkStatus::Closed { code, .. } if *code == close::ROOM_FULL => plain("bad", "Room full"),
         LinkStatus::Closed { code, .. } if *code == close::REPLACED => {
-            ("bad", "Open in another tab".into())
+            plain("bad", "Open in another tab")
         }
-        LinkStatus::Closed { .. } => ("bad", "Disconnected".into()),
+        LinkStatus::Closed { .. } => plain("bad", "Disconnected"),
     }
 }
