@@ -136,8 +136,7 @@ impl Moderation {
         let on_command = Callback::from(move |(frame, done): (ClientFrame, String)| {
             let outcome = session.borrow().as_ref().map(|s| s.moderate(&frame));
             let notice = match outcome {
-                // (Removing a person who is not on the server ends our connection, which is all it does then.)
-                Some(Moderated::Sent | Moderated::PeerAway) => done,
+                Some(Moderated::Done) => done,
                 _ => "You are not connected to the room right now. Try again once you are."
                     .to_string(),
             };

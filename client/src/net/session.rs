@@ -104,11 +104,9 @@ const OFF_SERVER_GRACE_MS: u32 = 45_000;
 /// What became of a moderation request ([`Session::moderate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moderated {
-    /// Sent to the server.
-    Sent,
-    /// The person to remove is connected to us but not on the server (it restarted and their socket is not back),
-    /// so the server cannot close it: our connection with them is ended instead.
-    PeerAway,
+    /// Sent to the server; or, for removing a person connected to us but not on the server (it restarted and their
+    /// socket is not back), our connection with them ended, which is all a removal can do then.
+    Done,
     /// We are not in the room on the server right now.
     NotInRoom,
 }
@@ -261,39 +259,35 @@ impl Session {
     /// are back).
     pub fn moderate(&self, frame: &ClientFrame) -> Moderated {
         let mut inner = self.inner.borrow_mut();
-        let away = inner.off_server_timer.is_some();
-        let away_peer = |peer_id: &str| {
-            inner
+        // The person this removes, if they are connected to us but not on the server.
+        let away = match frame {
+            ClientFrame::Kick { peer_id } | ClientFrame::Ban { peer_id, .. } => inner
                 .peer_info
-                .as_ref()
-                .filter(|p| away && p.peer_id == peer_id)
-                .cloned()
+                .clone()
+                .filter(|p| inner.off_server_timer.is_some() && &p.peer_id == peer_id),
+            _ => None,
         };
-        let (frame, removes_away_peer) = match frame {
-            ClientFrame::Kick { peer_id } if away_peer(peer_id).is_some() => {
-                // Not here and now: the caller may hold the session while the page reacts to the change.
-                inner.forget_peer_off_server_after(0);
-                return Moderated::PeerAway;
+        let removes_away = away.is_some();
+        let sent = match away {
+            // A ban holds their identity under the name we know them by; a kick leaves the server nothing to do.
+            Some(peer) if matches!(frame, ClientFrame::Ban { .. }) => {
+                inner.send_to_room(&ClientFrame::Ban {
+                    peer_id: peer.peer_id,
+                    name: Some(peer.name),
+                })
             }
-            ClientFrame::Ban { peer_id, .. } => match away_peer(peer_id) {
-                Some(peer) => (
-                    ClientFrame::Ban {
-                        peer_id: peer.peer_id,
-                        name: Some(peer.name),
-                    },
-                    true,
-                ),
-                None => (frame.clone(), false),
-            },
-            _ => (frame.clone(), false),
+            Some(_) => true,
+            None => inner.send_to_room(frame),
         };
-        if !inner.send_to_room(&frame) {
-            return Moderated::NotInRoom;
-        }
-        if removes_away_peer {
+        if sent && removes_away {
+            // Not here and now: the caller may hold the session while the page reacts to the change.
             inner.forget_peer_off_server_after(0);
         }
-        Moderated::Sent
+        if sent {
+            Moderated::Done
+        } else {
+            Moderated::NotInRoom
+        }
     }
 
     /// Connects again now (after "room full", "opened in another tab", or to skip a backoff wait).
