@@ -2,14 +2,14 @@
 // meets: the start page, a room while waiting, connected with messages and files, the safety code, an incoming and
 // a live video call, settings; on a desktop and a phone-sized screen, in light and dark colours. Real wrangler dev
 // and headless Chromium; axe runs inside the page on what is rendered at that moment.
-import { test, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, assertText, messages, createRoom, nameOf, send, waitConnected } from './support/room.mjs';
+import { T, suite, status, assertText, messages, createRoom, nameOf, remoteFrames, send, waitConnected } from './support/room.mjs';
 import { attachFiles, fileCard, FILE_T } from './support/files.mjs';
 
 const SUITE = 'a11y';
@@ -17,15 +17,7 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 const PHONE = { width: 375, height: 740 };
 
 const dir = mkdtempSync(join(tmpdir(), 'twain-a11y-'));
-const env = suite({ cleanup: () => rmSync(dir, { recursive: true, force: true }) });
-
-afterEach(async () => {
-  while (env.peers.length) {
-    const p = env.peers.pop();
-    await p.close();
-    p.remove();
-  }
-});
+const env = suite({ cleanup: () => rmSync(dir, { recursive: true, force: true }), closePeersAfterEach: true });
 
 /** A browser whose pages carry axe-core from their first script on (an init script runs whatever the page allows). */
 async function peer(label, opts) {
@@ -127,9 +119,7 @@ test('an incoming video call, and a live one on a desktop and on a phone, pass a
   await prompt.getByRole('button', { name: 'Accept' }).click();
   for (const p of [a, b]) {
     await p.page.getByRole('button', { name: 'Hang up', exact: true }).waitFor({ timeout: T });
-    await p.page.waitForFunction(() => document.querySelector('video[aria-label^="Video from"]')?.videoWidth > 0, null, {
-      timeout: T,
-    });
+    await remoteFrames(p.page);
   }
   await auditBoth(a.page, 'a live video call on a desktop');
   await auditBoth(b.page, 'a live video call on a phone');

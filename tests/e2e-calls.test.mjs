@@ -1,24 +1,16 @@
 // End-to-end: audio and video calls between the two peers, on the pairing's existing peer connection. Real wrangler
 // dev, real headless Chromium with fake camera and microphone (a 640x480 test pattern and a beep), located by roles
 // and visible text. Screenshots go to test-output/calls/.
-import { test, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, messages, connectPair, nameOf, send, waitConnected } from './support/room.mjs';
+import { T, suite, messages, connectPair, nameOf, rename, remoteFrames, send, waitConnected } from './support/room.mjs';
 
 const SUITE = 'calls';
 
-const env = suite();
-
 // Each test's browsers close when it ends: two Chromiums with fake camera streams are plenty for 2 cores.
-afterEach(async () => {
-  while (env.peers.length) {
-    const p = env.peers.pop();
-    await p.close();
-    p.remove();
-  }
-});
+const env = suite({ closePeersAfterEach: true });
 
 const button = (page, name) => page.getByRole('button', { name, exact: true });
 const remoteVideo = (page) => page.locator('video[aria-label^="Video from"]');
@@ -41,13 +33,6 @@ async function callAndAccept(a, b, aName, { video = true } = {}) {
   await prompt.getByRole('button', { name: 'Accept' }).click();
   await prompt.waitFor({ state: 'detached', timeout: T });
   for (const p of [a, b]) await button(p.page, 'Hang up').waitFor({ timeout: T });
-}
-
-/** The remote <video> plays frames from the other side. */
-async function remoteFrames(page) {
-  await page.waitForFunction(() => document.querySelector('video[aria-label^="Video from"]')?.videoWidth > 0, null, {
-    timeout: T,
-  });
 }
 
 /** The remote stream carries a live audio track. */
@@ -241,9 +226,7 @@ test('the call ends cleanly when the peer reloads, and the next call works on th
   const { a, b, aName: firstName, bName } = await pairUp('reload', { bViewport: { width: 375, height: 740 } });
   // A long name (the longest allowed) wraps B's title, status and notes onto more lines.
   const aName = 'Maximiliana Bartholomew Featherstonehaugh'.slice(0, 40);
-  await a.page.locator('summary').filter({ hasText: /^You appear as / }).click();
-  await a.page.getByRole('textbox', { name: 'Your name' }).fill(aName);
-  await a.page.getByRole('button', { name: 'Save name' }).click();
+  await rename(a.page, aName);
   await historyLine(b.page, `${firstName} is now called ${aName}.`);
   await callAndAccept(a, b, aName);
   await remoteFrames(b.page);

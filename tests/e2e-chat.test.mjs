@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, send, addHistory } from './support/room.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory } from './support/room.mjs';
 
 const SUITE = 'chat';
 const env = suite();
@@ -97,10 +97,7 @@ test('two people chat peer to peer, with typing, ticks, history, reconnect and a
   );
 
   // B renames: A sees the new name.
-  await b.page.locator('summary').filter({ hasText: /^You appear as / }).click();
-  const nameBox = b.page.getByRole('textbox', { name: 'Your name' });
-  await nameBox.fill('Bob <the builder>');
-  await b.page.getByRole('button', { name: 'Save name' }).click();
+  await rename(b.page, 'Bob <the builder>');
   await messages(a.page).getByText(`${bobName} is now called Bob <the builder>.`).waitFor({ timeout: T });
   await assertText(status(a.page), /Connected to Bob <the builder>/);
 

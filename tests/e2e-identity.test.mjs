@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS, screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText as waitText, waitConnected, send, storedIdentity } from './support/room.mjs';
+import { T, suite, status, messages, assertText as waitText, waitConnected, rename, send, storedIdentity } from './support/room.mjs';
 import { attachFiles, fileCard, percent, waitPercent, waitSomeStored, FILE_T } from './support/files.mjs';
 
 const SUITE = 'identity';
@@ -170,9 +170,7 @@ test('two peers prove their identities, compare the safety code and mark each ot
 
   // Renaming keeps the identity (and so the verified state).
   const before = await storedIdentity(b.page);
-  await b.page.locator('details.me summary').first().click();
-  await b.page.getByRole('textbox', { name: 'Your name' }).fill('Bob Renamed');
-  await b.page.getByRole('button', { name: 'Save name' }).click();
+  await rename(b.page, 'Bob Renamed');
   await waitText(status(a.page), /Connected to Bob Renamed/);
   assert.equal(await storedIdentity(b.page), before, 'renaming keeps the key and the id');
   await heading(a.page).getByText('Verified').waitFor({ timeout: T });

@@ -1,6 +1,6 @@
 // Shared pieces of the end-to-end suites: one wrangler dev per test file, peers that are cleaned up, and the room
 // page as a person sees it (located by roles and visible text).
-import { before, after } from 'node:test';
+import { before, after, afterEach } from 'node:test';
 import { startWrangler } from './wrangler.mjs';
 import { openPeer } from './browser.mjs';
 
@@ -8,10 +8,11 @@ import { openPeer } from './browser.mjs';
 export const T = 60_000;
 
 /**
- * Registers before/after hooks for a test file: a fresh `wrangler dev` and a list of peers closed at the end.
+ * Registers before/after hooks for a test file: a fresh `wrangler dev` and a list of peers closed at the end (or,
+ * with `closePeersAfterEach`, after each test: browsers with fake camera streams are a lot for 2 cores).
  * Returns `{ server, peer(label, opts), restart() }`; `server` always points at the running wrangler.
  */
-export function suite({ cleanup } = {}) {
+export function suite({ cleanup, closePeersAfterEach = false } = {}) {
   const env = {
     server: null,
     peers: [],
@@ -28,14 +29,19 @@ export function suite({ cleanup } = {}) {
       env.server = await startWrangler({ port, persistDir });
     },
   };
-  before(async () => {
-    env.server = await startWrangler();
-  });
-  after(async () => {
-    for (const p of env.peers) {
+  const closePeers = async () => {
+    while (env.peers.length) {
+      const p = env.peers.pop();
       await p.close();
       p.remove();
     }
+  };
+  before(async () => {
+    env.server = await startWrangler();
+  });
+  if (closePeersAfterEach) afterEach(closePeers);
+  after(async () => {
+    await closePeers();
     await env.server?.stop();
     await cleanup?.();
   });
@@ -78,6 +84,20 @@ export async function connectPair(a, b, url) {
 export async function nameOf(page) {
   const text = await page.locator('summary').filter({ hasText: /^You appear as / }).textContent({ timeout: T });
   return text.replace('You appear as ', '').trim();
+}
+
+/** Renames this browser's identity from the room page ("You appear as ..."). */
+export async function rename(page, name) {
+  await page.locator('summary').filter({ hasText: /^You appear as / }).click();
+  await page.getByRole('textbox', { name: 'Your name' }).fill(name);
+  await page.getByRole('button', { name: 'Save name' }).click();
+}
+
+/** The remote <video> of a call plays frames from the other side. */
+export async function remoteFrames(page) {
+  await page.waitForFunction(() => document.querySelector('video[aria-label^="Video from"]')?.videoWidth > 0, null, {
+    timeout: T,
+  });
 }
 
 /** Types a message into the composer and sends it with Enter. */
