@@ -27,17 +27,35 @@ export function randomId() {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * `count` distinct TCP ports that were free a moment ago on 127.0.0.1, none of them in `avoid`. All listeners stay
+ * open until every port is picked, so two calls' worth of ports cannot come back as the same number (the kernel
+ * may hand a port that was just closed straight out again: once the HTTP and the inspector port were equal).
+ */
+export async function freePorts(count, avoid = []) {
+  const servers = [];
+  const ports = [];
+  try {
+    for (let tries = 0; ports.length < count && tries < count + 20; tries++) {
+      const srv = net.createServer();
+      srv.unref();
+      servers.push(srv);
+      const port = await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve(srv.address().port));
+      });
+      if (!avoid.includes(port) && !ports.includes(port)) ports.push(port);
+    }
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((r) => srv.close(() => r()))));
+  }
+  if (ports.length < count) throw new Error(`could not find ${count} free ports on 127.0.0.1`);
+  return ports;
+}
+
 /** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+export async function freePort() {
+  return (await freePorts(1))[0];
 }
 
 const running = new Set();
@@ -84,16 +102,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * since it answered; `stop()` ends wrangler and workerd (the whole process group) and resolves once they are gone.
  */
 export async function startWrangler({ port, persistDir, build, vars, timeoutMs = 120_000 } = {}) {
-  port ??= await freePort();
-  const inspectorPort = await freePort();
   if (!persistDir) {
     persistDir = mkdtempSync(path.join(os.tmpdir(), 'twain-wrangler-'));
     ownedDirs.add(persistDir);
   }
   mkdirSync(OUTPUT, { recursive: true });
-  const logPath = path.join(OUTPUT, `wrangler-${port}-${Date.now()}.log`);
-  const log = createWriteStream(logPath);
-
   const env = {
     ...process.env,
     WRANGLER_SEND_METRICS: 'false',
@@ -108,6 +121,24 @@ export async function startWrangler({ port, persistDir, build, vars, timeoutMs =
   execFileSync(path.join(ROOT, 'twain'), ['build'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit'] });
   writeFileSync(TEST_CONFIG, testConfig());
   const varArgs = Object.entries({ ICE_SERVERS: '[]', ...vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  // A port picked here can be taken by another process before workerd binds it; then wrangler exits at once.
+  // Such a start is tried again on fresh ports (the requested port is kept: a restart must come back on it).
+  for (let attempt = 1; ; attempt++) {
+    const [httpPort, inspectorPort] = port ? [port, ...(await freePorts(1, [port]))] : await freePorts(2);
+    try {
+      return await launch({ port: httpPort, inspectorPort, persistDir, env, varArgs, timeoutMs });
+    } catch (e) {
+      if (!(e instanceof EarlyExit) || attempt >= 3) throw e;
+      process.stderr.write(`[wrangler] start ${attempt} failed (${e.message.split('\n')[0]}); trying again\n`);
+    }
+  }
+}
+
+class EarlyExit extends Error {}
+
+async function launch({ port, inspectorPort, persistDir, env, varArgs, timeoutMs }) {
+  const logPath = path.join(OUTPUT, `wrangler-${port}-${Date.now()}.log`);
+  const log = createWriteStream(logPath);
   const args = [
     'dev',
     '--config', TEST_CONFIG,
@@ -157,7 +188,7 @@ export async function startWrangler({ port, persistDir, build, vars, timeoutMs =
   for (;;) {
     if (exitInfo) {
       await stop();
-      throw new Error(`wrangler exited (${JSON.stringify(exitInfo)}) before answering; log: ${logPath}\n${tail(logPath)}`);
+      throw new EarlyExit(`wrangler exited (${JSON.stringify(exitInfo)}) before answering; log: ${logPath}\n${tail(logPath)}`);
     }
     if (Date.now() - started > timeoutMs) {
       await stop();
