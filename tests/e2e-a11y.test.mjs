@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, assertText, messages, createRoom, nameOf, remoteFrames, send, waitConnected } from './support/room.mjs';
+import { T, suite, status, assertText, messages, createRoom, nameOf, remoteFrames, send, waitConnected, row, replyTo } from './support/room.mjs';
 import { attachFiles, fileCard, FILE_T } from './support/files.mjs';
 
 const SUITE = 'a11y';
@@ -78,6 +78,14 @@ for (const [kind, viewport] of [
     const aName = await nameOf(a.page);
     await send(a.page, 'Hello <b>there</b>, see https://example.com/page');
     await send(b.page, 'hi back');
+    // A reply with its quote, and on A's side a reply being written (the quote above the message box).
+    const hello = 'Hello <b>there</b>, see https://example.com/page';
+    await row(b.page, hello).waitFor({ timeout: T });
+    await replyTo(b.page, hello);
+    await send(b.page, 'that page, yes');
+    await row(a.page, 'that page, yes').getByRole('button', { name: /^In reply to You/ }).waitFor({ timeout: T });
+    await replyTo(a.page, 'that page, yes');
+    await a.page.getByRole('button', { name: 'Cancel reply' }).waitFor({ timeout: T });
     const picture = join(dir, `${kind}-dot.png`);
     writeFileSync(picture, Buffer.from(DOT_PNG, 'base64'));
     const note = join(dir, `${kind}-note.txt`);

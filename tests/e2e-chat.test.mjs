@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory } from './support/room.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory, row, replyTo } from './support/room.mjs';
 
 const SUITE = 'chat';
 const env = suite();
@@ -391,6 +391,21 @@ test('the room works on a phone-sized screen: the conversation and the composer 
   }
   await screenshot(a.page, SUITE, 'phone-connected');
 
+  // Answering a long message puts its quote above the box, on one line: the box stays on screen, nothing is wider
+  // than the phone, and the reply shows its quote on both sides.
+  const long = `A long message that goes on: ${'and on, '.repeat(25)}to the end.`;
+  await send(b.page, long);
+  await replyTo(a.page, long);
+  await a.page.getByRole('button', { name: 'Cancel reply' }).waitFor({ timeout: T });
+  const withQuote = await a.page.getByRole('textbox', { name: 'Message' }).boundingBox();
+  assert.ok(withQuote.y + withQuote.height <= 700, `the composer is on screen with a quote (${withQuote.y}..)`);
+  assert.ok((await overflow(a.page)) <= 0, 'no horizontal scrolling with a quote above the box');
+  await screenshot(a.page, SUITE, 'phone-replying');
+  await send(a.page, 'a reply on a phone');
+  await row(b.page, 'a reply on a phone').getByRole('button', { name: /^In reply to You: A long message/ }).waitFor({ timeout: T });
+  assert.ok((await overflow(b.page)) <= 0, 'no horizontal scrolling with a quote in the conversation');
+  await screenshot(b.page, SUITE, 'phone-reply');
+
   // A longer draft grows the composer (up to a limit, then it scrolls), and it stays on screen.
   const box = a.page.getByRole('textbox', { name: 'Message' });
   const oneLine = (await box.boundingBox()).height;
@@ -546,4 +561,126 @@ test('a long conversation opens with its newest messages; earlier ones come on r
 
 function escape(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The quote above the reply `text`: a button that shows the quoted message, named after it (`name`). */
+const quoteIn = (page, text, name = /^In reply to /) => row(page, text).getByRole('button', { name });
+
+test('a reply quotes the message it answers on both sides, after a reload too, and takes the person to it', async () => {
+  const a = await peer('reply-a');
+  const b = await peer('reply-b');
+  await connectPair(a, b, env.server.url);
+  const [aName, bName] = [await nameOf(a.page), await nameOf(b.page)];
+  await send(a.page, 'the seed');
+  await messages(b.page).getByText('the seed', { exact: true }).waitFor({ timeout: T });
+  // The same 400 earlier messages on both sides, written by A: more than a page, so the oldest are not shown.
+  await addHistory(a.page, 'the seed', 400);
+  await addHistory(b.page, 'the seed', 400);
+  await a.page.reload();
+  await b.page.reload();
+  await waitConnected(a.page);
+  await waitConnected(b.page);
+  await send(b.page, 'Which day works for you?');
+  await send(b.page, 'Also, bring the map');
+  await messages(a.page).getByText('Also, bring the map', { exact: true }).waitFor({ timeout: T });
+
+  // A answers B's question: the box says what it answers and has the focus; Escape drops the quote.
+  const aBox = a.page.getByRole('textbox', { name: 'Message' });
+  await replyTo(a.page, 'Which day works for you?');
+  const replying = a.page.locator('form').filter({ has: aBox }).getByText(`Replying to ${bName}`);
+  await replying.waitFor({ timeout: T });
+  assert.equal(await aBox.evaluate((el) => el === document.activeElement), true, 'the message box has the focus');
+  await aBox.press('Escape');
+  await replying.waitFor({ state: 'detached', timeout: T });
+  await replyTo(a.page, 'Which day works for you?');
+  await replying.waitFor({ timeout: T });
+  await send(a.page, 'Tuesday');
+  await replying.waitFor({ state: 'detached', timeout: T });
+  // A's side names B; B's side says it was B's own message. Both come from each side's own copy.
+  await quoteIn(a.page, 'Tuesday', new RegExp(`^In reply to ${escape(bName)}: Which day works for you\\?$`)).waitFor({ timeout: T });
+  await quoteIn(b.page, 'Tuesday', /^In reply to You: Which day works for you\?$/).waitFor({ timeout: T });
+
+  // B answers its own message; the cancel button drops a quote too.
+  await replyTo(b.page, 'Tuesday');
+  await b.page.getByRole('button', { name: 'Cancel reply' }).click();
+  await b.page.getByText('Replying to ', { exact: false }).waitFor({ state: 'detached', timeout: T });
+  await replyTo(b.page, 'Also, bring the map');
+  await b.page.getByText('Replying to yourself').waitFor({ timeout: T });
+  await send(b.page, 'and a torch');
+  await quoteIn(a.page, 'and a torch', new RegExp(`^In reply to ${escape(bName)}: Also, bring the map$`)).waitFor({ timeout: T });
+  await quoteIn(b.page, 'and a torch', /^In reply to You: Also, bring the map$/).waitFor({ timeout: T });
+
+  // A answers one of the oldest messages, which B does not show yet.
+  await messages(a.page).getByRole('button', { name: 'Show earlier messages' }).click();
+  await replyTo(a.page, 'History 3');
+  await send(a.page, 'about that old one');
+  const quote = quoteIn(b.page, 'about that old one', new RegExp(`^In reply to ${escape(aName)}: History 3$`));
+  await quote.waitFor({ timeout: T });
+  assert.equal(await row(b.page, 'History 3').count(), 0, 'B does not show the quoted message yet');
+  // Only the conversation scrolls, not the page (hidden words for screen readers in its rows once stretched it).
+  for (const p of [a, b]) {
+    const [page, view] = await p.page.evaluate(() => [document.documentElement.scrollHeight, innerHeight]);
+    assert.ok(page <= view + 1, `${p.label}: the page is ${page} px tall in a ${view} px window`);
+  }
+  await screenshot(b.page, SUITE, 'replies');
+  await quote.click();
+  await row(b.page, 'History 3').waitFor({ timeout: T });
+  await until(() => inViewLocator(b.page, row(b.page, 'History 3')), 'the quoted message is in view');
+  assert.equal(
+    await b.page.evaluate(() => document.activeElement?.querySelector('p')?.textContent),
+    'History 3',
+    'the quoted message has the focus',
+  );
+  // Nothing new pulled B back down while B reads up there.
+  await send(a.page, 'meanwhile, below');
+  await messages(b.page).getByText('meanwhile, below', { exact: true }).waitFor({ state: 'attached', timeout: T });
+  assert.ok(await inViewLocator(b.page, row(b.page, 'History 3')), 'B still reads the quoted message');
+  await screenshot(b.page, SUITE, 'quoted-message-shown');
+
+  // Quotes are stored: after a reload they are still there, and so is a quote of a quote's message.
+  await b.page.reload();
+  await quoteIn(b.page, 'Tuesday', /^In reply to You: Which day works for you\?$/).waitFor({ timeout: T });
+  await quoteIn(b.page, 'about that old one', new RegExp(`^In reply to ${escape(aName)}: History 3$`)).waitFor({ timeout: T });
+  await waitConnected(b.page);
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
+/** In B's page: chat frames whose text starts with "forged" go out with a made-up `reply`. */
+function forgeReplies() {
+  const send = RTCDataChannel.prototype.send;
+  RTCDataChannel.prototype.send = function (message) {
+    if (typeof message === 'string' && message.startsWith('{"type":"chat"')) {
+      const frame = JSON.parse(message);
+      if (frame.text === 'forged: no such message') frame.reply = { id: 'NoSuchMessageAnywhere', by_sender: false };
+      if (frame.text === 'forged: a bad id') frame.reply = { id: '<b>x</b>', by_sender: true };
+      if (frame.text.startsWith('forged')) return send.call(this, JSON.stringify(frame));
+    }
+    return send.call(this, message);
+  };
+}
+
+test('a modified peer cannot quote what was never said: unknown quotes show as missing, bad ones are refused', async () => {
+  const a = await peer('forge-a');
+  const b = await peer('forge-b');
+  await connectPair(a, b, env.server.url);
+  await b.page.evaluate(forgeReplies);
+  await send(b.page, 'forged: no such message');
+  await assertText(
+    row(a.page, 'forged: no such message'),
+    /In reply to a message that is no longer in this conversation/,
+  );
+  assert.equal(await quoteIn(a.page, 'forged: no such message').count(), 0, 'no quote to press');
+  await send(b.page, 'forged: a bad id');
+  await assertText(a.page.getByRole('alert'), /The other browser sent something Twain could not accept: .*message id/);
+  assert.equal(await messages(a.page).getByText('forged: a bad id').count(), 0, 'the refused message is not shown');
+  // The conversation goes on.
+  await send(b.page, 'still talking');
+  await messages(a.page).getByText('still talking', { exact: true }).waitFor({ timeout: T });
+});
+
+/** Whether `locator` is inside the visible part of the conversation. */
+async function inViewLocator(page, locator) {
+  const log = await messages(page).boundingBox();
+  const box = await locator.boundingBox();
+  return Boolean(log && box) && box.y >= log.y - 1 && box.y + box.height <= log.y + log.height + 1;
 }

@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use twain_protocol::signal::PeerInfo;
+use twain_protocol::wire::ReplyTo;
 use yew::Reducible;
 
 use crate::net::session::LinkStatus;
@@ -11,6 +12,36 @@ use crate::storage::StoredMessage;
 /// The conversation, oldest first. Shared: copying the state (every action does) or handing the list to the
 /// conversation view copies a pointer, and changing one message copies the pointers, not the messages.
 pub type Messages = Rc<Vec<Rc<StoredMessage>>>;
+
+/// Who wrote a message, in its storage key: us, or the app itself. The other person is named by their identity
+/// id, which is longer than these (at least 16 characters), so the two never meet.
+pub const AUTHOR_ME: &str = "me";
+pub const AUTHOR_SYSTEM: &str = "sys";
+
+/// Storage key of a message: room, author, the author's message id. Namespacing by author means a peer can never
+/// overwrite one of our messages by reusing an id.
+pub fn message_key(room_id: &str, author: &str, id: &str) -> String {
+    format!("{room_id}:{author}:{id}")
+}
+
+/// What to tell the other browser about the message with storage key `key`, which ours answers: its id, and
+/// whether we wrote it. `None` for a key that is not a chat message of this room.
+pub fn reply_to(room_id: &str, key: &str) -> Option<ReplyTo> {
+    let (author, id) = key
+        .strip_prefix(room_id)?
+        .strip_prefix(':')?
+        .split_once(':')?;
+    (author != AUTHOR_SYSTEM && !id.is_empty()).then(|| ReplyTo {
+        id: id.to_string(),
+        by_sender: author == AUTHOR_ME,
+    })
+}
+
+/// The storage key of the message that a chat message from `peer_id` answers, by what its frame says.
+pub fn reply_key(room_id: &str, peer_id: &str, reply: &ReplyTo) -> String {
+    let author = if reply.by_sender { peer_id } else { AUTHOR_ME };
+    message_key(room_id, author, &reply.id)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoomState {
@@ -158,7 +189,32 @@ mod tests {
             text: text.into(),
             ts,
             delivered: true,
+            reply_to: None,
         }
+    }
+
+    #[wasm_bindgen_test]
+    fn a_reply_names_the_message_in_the_other_browsers_terms() {
+        use super::{message_key, reply_key, reply_to};
+        let (room, peer) = ("R00m", "PeerPeerPeerPeer");
+        // Answering their message: on their side it is one of their own (receiver's), and back again.
+        let theirs = message_key(room, peer, "m1");
+        let wire = reply_to(room, &theirs).unwrap();
+        assert_eq!((wire.id.as_str(), wire.by_sender), ("m1", false));
+        // On their side, our "me" is their peer: the key is the same message seen from there.
+        assert_eq!(
+            reply_key(room, "MePeerIdMePeerId", &wire),
+            message_key(room, "me", "m1")
+        );
+        // Answering our own message.
+        let mine = message_key(room, "me", "m2");
+        let wire = reply_to(room, &mine).unwrap();
+        assert_eq!((wire.id.as_str(), wire.by_sender), ("m2", true));
+        assert_eq!(reply_key(room, peer, &wire), message_key(room, peer, "m2"));
+        // Not a chat message of this room.
+        assert_eq!(reply_to(room, &message_key(room, "sys", "x")), None);
+        assert_eq!(reply_to(room, &message_key("other", "me", "x")), None);
+        assert_eq!(reply_to(room, "R00mX:me:x"), None);
     }
 
     #[wasm_bindgen_test]

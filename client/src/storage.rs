@@ -140,6 +140,9 @@ pub struct StoredMessage {
     pub ts: f64,
     /// For messages from me: the other peer confirmed receipt.
     pub delivered: bool,
+    /// The key of the message this one answers, if any. It may be gone (history cleared on one side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 impl StoredMessage {

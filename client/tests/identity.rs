@@ -30,6 +30,7 @@ fn message(room: &str, id: &str, text: &str) -> StoredMessage {
         text: text.to_string(),
         ts: js_sys::Date::now(),
         delivered: true,
+        reply_to: None,
     }
 }
 

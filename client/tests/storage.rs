@@ -32,6 +32,7 @@ fn message(room: &str, id: &str, text: &str, ts: f64) -> StoredMessage {
         text: text.to_string(),
         ts,
         delivered: false,
+        reply_to: None,
     }
 }
 

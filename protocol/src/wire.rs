@@ -28,8 +28,15 @@ pub enum PeerFrame {
         peer_id: String,
         name: String,
     },
-    /// A chat message. `ts` is the sender's clock, milliseconds since the Unix epoch.
-    Chat { id: String, text: String, ts: f64 },
+    /// A chat message. `ts` is the sender's clock, milliseconds since the Unix epoch. `reply` names the earlier
+    /// message it answers, if any.
+    Chat {
+        id: String,
+        text: String,
+        ts: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<ReplyTo>,
+    },
     /// The receiver stored chat message `id` (the sender shows a delivered tick).
     Ack { id: String },
     /// The sender is typing (`true`) or stopped (`false`). Expires by itself after a few seconds.
@@ -164,8 +171,16 @@ impl PeerFrame {
                 crate::ids::validate_peer_id(peer_id)?;
                 validate_name(name)
             }
-            PeerFrame::Chat { id, text, ts } => {
+            PeerFrame::Chat {
+                id,
+                text,
+                ts,
+                reply,
+            } => {
                 validate_message_id(id)?;
+                if let Some(reply) = reply {
+                    validate_message_id(&reply.id)?;
+                }
                 let chars = text.chars().count();
                 if text.trim().is_empty() {
                     return Err(ProtocolError::Invalid("the message is empty".into()));
@@ -249,6 +264,17 @@ impl PeerFrame {
     }
 }
 
+/// The message a chat message answers: its id, and who wrote it. Ids are the author's, so `by_sender` says in
+/// whose ids to look: the quoted message was written by the sender of the frame (`true`) or by its receiver.
+/// The receiver shows the quote from its own copy of that message, never from anything the frame says, so a
+/// modified peer cannot put words in anybody's mouth; a quote of a message the receiver does not have shows as
+/// missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub id: String,
+    pub by_sender: bool,
+}
+
 fn validate_message_id(id: &str) -> Result<(), ProtocolError> {
     crate::ids::check_token("message id", id, MAX_MESSAGE_ID_LEN)
 }
@@ -273,6 +299,16 @@ mod tests {
                 id: ID.into(),
                 text: "hi 👋 <script>".into(),
                 ts: 1.7e12,
+                reply: None,
+            },
+            PeerFrame::Chat {
+                id: ID.into(),
+                text: "yes".into(),
+                ts: 1.7e12,
+                reply: Some(ReplyTo {
+                    id: "b".repeat(MAX_MESSAGE_ID_LEN),
+                    by_sender: false,
+                }),
             },
             PeerFrame::Ack { id: ID.into() },
             PeerFrame::Typing { active: true },
@@ -322,6 +358,7 @@ mod tests {
             id: ID.into(),
             text: "x".repeat(MAX_TEXT_CHARS + 1),
             ts: 1.0,
+            reply: None,
         };
         assert!(PeerFrame::decode(&long_text.encode()).is_err());
         let huge_name = PeerFrame::Hello {
@@ -339,6 +376,10 @@ mod tests {
             r#"{"type":"chat","id":"ok","text":"x","ts":-1}"#,
             r#"{"type":"ack","id":"../../etc"}"#,
             r#"{"type":"typing"}"#,
+            r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"<b>x</b>","by_sender":true}}"#,
+            r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"","by_sender":false}}"#,
+            r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"ok"}}"#,
+            r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":"ok"}"#,
         ] {
             assert!(PeerFrame::decode(text).is_err(), "{text}");
         }
@@ -347,6 +388,34 @@ mod tests {
             PeerFrame::decode(&big),
             Err(ProtocolError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn chat_wire_format() {
+        // No `reply` key unless the message answers one; a frame without it still reads.
+        let plain = r#"{"type":"chat","id":"ok","text":"x","ts":1.0}"#;
+        let frame = PeerFrame::decode(plain).unwrap();
+        assert!(matches!(frame, PeerFrame::Chat { reply: None, .. }));
+        assert_eq!(frame.encode(), plain);
+        let answer = r#"{"type":"chat","id":"ok","text":"x","ts":1.0,"reply":{"id":"q1","by_sender":false}}"#;
+        let frame = PeerFrame::decode(answer).unwrap();
+        assert_eq!(
+            frame,
+            PeerFrame::Chat {
+                id: "ok".into(),
+                text: "x".into(),
+                ts: 1.0,
+                reply: Some(ReplyTo {
+                    id: "q1".into(),
+                    by_sender: false
+                }),
+            }
+        );
+        assert_eq!(frame.encode(), answer);
+        check_refused(
+            &answer.replace("q1", &"q".repeat(MAX_MESSAGE_ID_LEN + 1)),
+            "message id",
+        );
     }
 
     fn offer_json(name: &str, size: &str, mime: &str, sha: &str) -> String {

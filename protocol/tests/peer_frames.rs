@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use twain_protocol::call::DeclineReason;
 use twain_protocol::transfer::{CancelReason, TransferId};
-use twain_protocol::wire::{PeerFrame, MAX_PEER_FRAME_BYTES, MAX_TEXT_CHARS};
+use twain_protocol::wire::{PeerFrame, ReplyTo, MAX_PEER_FRAME_BYTES, MAX_TEXT_CHARS};
 use twain_protocol::{ProtocolError, PROTOCOL_VERSION};
 
 const TYPES: &[&str] = &[
@@ -133,11 +133,18 @@ fn valid_frame() -> impl Strategy<Value = PeerFrame> {
                 peer_id,
                 name
             }),
-        (id(), text(), 0u64..4_000_000_000_000).prop_map(|(id, text, ts)| PeerFrame::Chat {
-            id,
-            text,
-            ts: ts as f64
-        }),
+        (
+            id(),
+            text(),
+            0u64..4_000_000_000_000,
+            proptest::option::of((id(), any::<bool>()))
+        )
+            .prop_map(|(id, text, ts, reply)| PeerFrame::Chat {
+                id,
+                text,
+                ts: ts as f64,
+                reply: reply.map(|(id, by_sender)| ReplyTo { id, by_sender }),
+            }),
         id().prop_map(|id| PeerFrame::Ack { id }),
         any::<bool>().prop_map(|active| PeerFrame::Typing { active }),
         (tid(), 0u32..1000).prop_map(|(transfer_id, next_seq)| PeerFrame::FileAccept {

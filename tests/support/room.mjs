@@ -100,6 +100,21 @@ export async function remoteFrames(page) {
   });
 }
 
+/** The row of the conversation whose message text is exactly `text` (not a quote of it). */
+export function row(page, text) {
+  const exact = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  return messages(page)
+    .getByRole('listitem')
+    .filter({ has: page.getByRole('paragraph').filter({ hasText: exact }) });
+}
+
+/** Presses Reply on the message `text` (the button shows on hover, as a person would point at the message). */
+export async function replyTo(page, text) {
+  const r = row(page, text);
+  await r.hover();
+  await r.getByRole('button', { name: /^Reply to / }).click();
+}
+
 /** Types a message into the composer and sends it with Enter. */
 export async function send(page, text) {
   const box = page.getByRole('textbox', { name: 'Message' });
@@ -140,7 +155,8 @@ export function storedIdentity(page) {
 
 /** Writes `n` messages into this browser's IndexedDB, older than the room's message `seed` and in order: copies of
  * its record saying "History 0", "History 1"... (with a web address each when `link`; every other one written by
- * this browser when `alternate`). Months of chatting, in a moment; reload the page to see them. */
+ * this browser when `alternate`). Months of chatting, in a moment; reload the page to see them. Their keys are the
+ * seed's with `h<k>` added to its message id, so two browsers that both have the seed get the same conversation. */
 export function addHistory(page, seed, n, { link = false, alternate = false } = {}) {
   return page.evaluate(
     ([seed, n, link, alternate]) =>
@@ -157,7 +173,7 @@ export function addHistory(page, seed, n, { link = false, alternate = false } = 
             for (let k = 0; k < n; k++) {
               store.put({
                 ...model,
-                id: `history-${k}-${model.id}`,
+                id: `${model.id}h${k}`,
                 from_me: alternate ? k % 2 === 0 : model.from_me,
                 text: link ? `History ${k}, with a link: https://example.com/${k}` : `History ${k}`,
                 ts: model.ts - (n - k) * 60_000,

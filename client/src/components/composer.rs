@@ -1,9 +1,14 @@
 //! The message box. Enter sends, Shift+Enter makes a new line. Disabled with an explanation while the other
 //! person is not connected: Twain has no offline delivery.
 
+use std::rc::Rc;
+
 use twain_protocol::wire::MAX_TEXT_CHARS;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
+
+use crate::components::message_list::excerpt;
+use crate::storage::StoredMessage;
 
 #[derive(Properties, PartialEq)]
 pub struct ComposerProps {
@@ -16,6 +21,11 @@ pub struct ComposerProps {
     pub on_send: Callback<String>,
     /// `true` while typing (throttled here), `false` when the box is emptied or sent.
     pub on_typing: Callback<bool>,
+    /// The message the next one answers, shown above the box; Escape or its button drops it.
+    #[prop_or_default]
+    pub reply: Option<Rc<StoredMessage>>,
+    #[prop_or_default]
+    pub on_cancel_reply: Callback<()>,
 }
 
 /// Don't repeat "typing" more often than this.
@@ -26,6 +36,15 @@ pub fn composer(props: &ComposerProps) -> Html {
     let text = use_state(String::new);
     let last_typing = use_mut_ref(|| 0.0f64);
     let area_ref = use_node_ref();
+    {
+        // Choosing a message to answer takes the person to the box.
+        let area_ref = area_ref.clone();
+        use_effect_with(props.reply.as_ref().map(|m| m.id.clone()), move |reply| {
+            if reply.is_some() {
+                crate::components::focus(&area_ref);
+            }
+        });
+    }
 
     let send = {
         let text = text.clone();
@@ -66,12 +85,47 @@ pub fn composer(props: &ComposerProps) -> Html {
     };
     let onkeydown = {
         let send = send.clone();
+        let replying = props.reply.is_some();
+        let cancel = props.on_cancel_reply.clone();
         Callback::from(move |e: KeyboardEvent| {
             if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
                 e.prevent_default();
                 send();
+            } else if e.key() == "Escape" && replying {
+                e.prevent_default();
+                cancel.emit(());
             }
         })
+    };
+    let reply = props.reply.as_ref().map(|m| {
+        let who = if m.from_me {
+            "yourself".to_string()
+        } else {
+            m.author.clone()
+        };
+        let cancel = {
+            let cancel = props.on_cancel_reply.clone();
+            let area_ref = area_ref.clone();
+            Callback::from(move |_: MouseEvent| {
+                cancel.emit(());
+                crate::components::focus(&area_ref);
+            })
+        };
+        html! {
+            <div class="replying" id="composer-reply">
+                <p>
+                    <span class="replying-to">{ "Replying to " }<strong>{ who }</strong></span>
+                    <span class="replying-text">{ excerpt(&m.text, 120) }</span>
+                </p>
+                <button type="button" class="cancel-reply" aria-label="Cancel reply" title="Cancel reply (Esc)"
+                    onclick={cancel}>{ "×" }</button>
+            </div>
+        }
+    });
+    let described_by = if reply.is_some() {
+        "composer-reply composer-hint"
+    } else {
+        "composer-hint"
     };
     let onsubmit = Callback::from(move |e: SubmitEvent| {
         e.prevent_default();
@@ -82,10 +136,11 @@ pub fn composer(props: &ComposerProps) -> Html {
     let too_long = count > MAX_TEXT_CHARS;
     html! {
         <form class="composer" {onsubmit}>
+            { for reply }
             <label for="composer-text" class="visually-hidden">{ "Message" }</label>
             <textarea id="composer-text" ref={area_ref} rows="1" value={(*text).clone()} {oninput} {onkeydown}
                 placeholder={ if props.enabled { AttrValue::Static("Write a message") } else { props.disabled_placeholder.clone() } }
-                disabled={!props.enabled} aria-describedby="composer-hint" />
+                disabled={!props.enabled} aria-describedby={described_by} />
             <button type="submit" class="primary" disabled={!props.enabled || text.trim().is_empty() || too_long}>{ "Send" }</button>
             <p id="composer-hint" class={classes!("hint", (!props.enabled || too_long).then_some("warn"))} aria-live="polite">
                 if !props.enabled {

@@ -1,5 +1,6 @@
 //! The conversation: day separators, mine vs theirs, time, delivered ticks, system notices.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -34,6 +35,9 @@ pub struct MessageListProps {
     /// The newest progress of the files in flight, which their cards follow by themselves.
     #[prop_or_default]
     pub live: LiveHandle,
+    /// The person chose to answer this message. Keep it the same callback across renders: every row gets it.
+    #[prop_or_default]
+    pub on_reply: Callback<Rc<StoredMessage>>,
 }
 
 /// Handed to the cards in the conversation: a card that changes size without the conversation rendering (its
@@ -48,6 +52,56 @@ pub const PAGE_MESSAGES: usize = 300;
 
 /// How close to the bottom (in CSS pixels) still counts as reading the newest messages.
 const BOTTOM_SLACK_PX: i32 = 48;
+
+/// Messages shown above the one a quote leads to, when it was among the earlier ones not shown.
+const JUMP_CONTEXT: usize = 20;
+
+/// The id of a message's row in the page.
+fn row_id(key: &str) -> String {
+    format!("msg-{key}")
+}
+
+/// A message's text shortened to about `max` characters on one line, for a quote.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > max {
+            let cut: String = out.chars().take(max).collect();
+            return format!("{}…", cut.trim_end());
+        }
+    }
+    out
+}
+
+/// Brings the row of message `key` into the middle of the view, marks it for a moment and gives it the focus
+/// (so a keyboard or screen reader user goes on from there). `false` if it is not on the page.
+fn show_message(key: &str) -> bool {
+    let Some(el) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(&row_id(key)))
+    else {
+        return false;
+    };
+    let options = web_sys::ScrollIntoViewOptions::new();
+    options.set_block(web_sys::ScrollLogicalPosition::Center);
+    el.scroll_into_view_with_scroll_into_view_options(&options);
+    // Taken off and put back (a layout read in between) so that the highlight runs again on a second visit.
+    let classes = el.class_list();
+    let _ = classes.remove_1("flash");
+    let _ = el.client_height();
+    let _ = classes.add_1("flash");
+    if let Some(el) = el.dyn_ref::<web_sys::HtmlElement>() {
+        let _ = el.set_attribute("tabindex", "-1");
+        let options = web_sys::FocusOptions::new();
+        options.set_prevent_scroll(true);
+        let _ = el.focus_with_options(&options);
+    }
+    true
+}
 
 /// How far the list is scrolled up from its bottom, in CSS pixels.
 fn gap_to_bottom(el: &web_sys::Element) -> i32 {
@@ -71,7 +125,13 @@ pub fn message_list(props: &MessageListProps) -> Html {
     // After earlier messages were added above: how far the content's end was below the top of the view, to keep
     // what the person was reading where it was.
     let restore = use_mut_ref(|| None::<i32>);
+    // A quote's message that was among the hidden ones: shown after the render that adds it.
+    let pending_jump = use_mut_ref(|| None::<String>);
+    // The conversation as last rendered, for the callbacks that the rows keep across renders.
+    let latest = use_mut_ref(Messages::default);
+    *latest.borrow_mut() = props.messages.clone();
     {
+        let pending_jump = pending_jump.clone();
         let list_ref = list_ref.clone();
         let follow = follow.clone();
         let restore = restore.clone();
@@ -111,8 +171,35 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     unseen.set(*unseen + from_them);
                 }
             }
+            if let Some(key) = pending_jump.borrow_mut().take() {
+                show_message(&key);
+            }
         });
     }
+    // A quote was pressed: show the message it quotes, first adding the earlier messages down to it if needed.
+    let on_jump = {
+        let follow = follow.clone();
+        let hidden_cell = hidden_cell.clone();
+        let pending_jump = pending_jump.clone();
+        let redraw = redraw.clone();
+        use_memo((), move |_| {
+            Callback::from(move |key: String| {
+                let Some(index) = latest.borrow().iter().position(|m| m.id == key) else {
+                    return;
+                };
+                // The person reads up there now: arriving messages wait behind the button.
+                *follow.borrow_mut() = false;
+                let hidden = hidden_cell.borrow().unwrap_or(0);
+                if index < hidden {
+                    *hidden_cell.borrow_mut() = Some(index.saturating_sub(JUMP_CONTEXT));
+                    *pending_jump.borrow_mut() = Some(key);
+                    redraw.force_update();
+                } else {
+                    show_message(&key);
+                }
+            })
+        })
+    };
     // Keeps the newest message in view, while following: after a change of size without a render (below), and for
     // the cards, which re-render by themselves.
     let keep_newest = {
@@ -285,6 +372,11 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 live={props.live.clone()} />
         });
     };
+    // The messages that quotes point to, by key: only built when a shown message quotes one.
+    let by_key: Option<HashMap<&str, &Rc<StoredMessage>>> = shown
+        .iter()
+        .any(|m| m.reply_to.is_some())
+        .then(|| props.messages.iter().map(|m| (m.id.as_str(), m)).collect());
     for m in shown {
         while let Some(f) = files.next_if(|f| f.ts < m.ts) {
             push_file(&mut items, &mut last_day, &mut days, f);
@@ -298,7 +390,17 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 </li>
             });
         }
-        items.push(html! { <MessageRow key={m.id.clone()} message={m.clone()} /> });
+        let quote =
+            m.reply_to
+                .as_deref()
+                .map(|key| match by_key.as_ref().and_then(|all| all.get(key)) {
+                    Some(q) => Quote::Found(Rc::clone(q)),
+                    None => Quote::Missing,
+                });
+        items.push(html! {
+            <MessageRow key={m.id.clone()} message={m.clone()} {quote}
+                on_reply={props.on_reply.clone()} on_jump={(*on_jump).clone()} />
+        });
     }
     for f in files {
         push_file(&mut items, &mut last_day, &mut days, f);
@@ -317,10 +419,24 @@ pub fn message_list(props: &MessageListProps) -> Html {
     }
 }
 
+/// The message a reply answers, as this browser has it.
+#[derive(Clone, PartialEq)]
+enum Quote {
+    Found(Rc<StoredMessage>),
+    /// Not in this conversation (cleared on this side, or a key no message of ours has).
+    Missing,
+}
+
 #[derive(Properties, PartialEq)]
 struct MessageRowProps {
     message: Rc<StoredMessage>,
+    quote: Option<Quote>,
+    on_reply: Callback<Rc<StoredMessage>>,
+    on_jump: Callback<String>,
 }
+
+/// How much of a quoted message shows above a reply, in characters.
+const QUOTE_CHARS: usize = 140;
 
 /// One message. A component of its own so that the list re-rendering (a message arriving, a file changing phase)
 /// leaves unchanged messages alone instead of formatting every time and date again.
@@ -343,10 +459,41 @@ fn message_row(props: &MessageRowProps) -> Html {
             } else {
                 m.author.clone()
             };
+            let quote = match &props.quote {
+                None => html! {},
+                Some(Quote::Found(q)) => {
+                    let onclick = {
+                        let key = q.id.clone();
+                        props.on_jump.reform(move |_: MouseEvent| key.clone())
+                    };
+                    let who = if q.from_me {
+                        "You".to_string()
+                    } else {
+                        q.author.clone()
+                    };
+                    let text = excerpt(&q.text, QUOTE_CHARS);
+                    let label = format!("In reply to {who}: {text}");
+                    html! {
+                        <button type="button" class="quote" title="Show this message" aria-label={label} {onclick}>
+                            // (The space keeps the two words apart for tools that read the text in one line.)
+                            <span class="quote-author">{ who }</span>{ " " }
+                            <span class="quote-text">{ text }</span>
+                        </button>
+                    }
+                }
+                Some(Quote::Missing) => html! {
+                    <p class="quote missing">{ "In reply to a message that is no longer in this conversation" }</p>
+                },
+            };
+            let on_reply = {
+                let m = m.clone();
+                props.on_reply.reform(move |_: MouseEvent| m.clone())
+            };
             html! {
-                <li {class}>
+                <li {class} id={row_id(&m.id)}>
                     <div class="bubble">
-                        <span class="author">{ author }</span>
+                        <span class="author">{ author.clone() }</span>
+                        { quote }
                         // Peer text is rendered as text nodes, never parsed as HTML; web addresses become links
                         // whose text is the address itself.
                         <p class="text">{ for linkify::segments(&m.text).into_iter().map(|s| match s {
@@ -364,10 +511,30 @@ fn message_row(props: &MessageRowProps) -> Html {
                                     <span class="tick" title="Sent, not yet confirmed">{ " ✓ Sent" }</span>
                                 }
                             }
+                            <button type="button" class="reply-button" onclick={on_reply}>
+                                { "Reply" }
+                                <span class="visually-hidden">{ format!(" to {}: {}", author, excerpt(&m.text, 40)) }</span>
+                            </button>
                         </span>
                     </div>
                 </li>
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::excerpt;
+
+    #[wasm_bindgen_test]
+    fn an_excerpt_is_one_line_and_cut_at_a_character() {
+        assert_eq!(excerpt("  Which\n day\tworks? ", 40), "Which day works?");
+        assert_eq!(excerpt("abc def ghi", 6), "abc de…");
+        assert_eq!(excerpt("abc def", 4), "abc…");
+        assert_eq!(excerpt("ééééé", 3), "ééé…");
+        assert_eq!(excerpt("", 3), "");
     }
 }

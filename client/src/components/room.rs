@@ -25,7 +25,7 @@ use crate::components::verify::{TrustPanel, VerifiedBadge};
 use crate::files::{use_files, FilesDriver};
 use crate::identity::{use_trust, TrustController};
 use crate::net::session::{Arrival, LinkStatus, Me, Session, SessionEvent};
-use crate::state::{Action, RoomState};
+use crate::state::{message_key, reply_key, Action, RoomState, AUTHOR_ME, AUTHOR_SYSTEM};
 use crate::storage::{MessageKind, Storage, StoredMessage};
 
 #[derive(Properties, PartialEq)]
@@ -35,12 +35,6 @@ pub struct RoomProps {
 
 /// How long a "typing" signal lasts without a refresh.
 const TYPING_TTL_MS: u32 = 6000;
-
-/// Storage key of a chat message: room, author, the author's message id. Namespacing by author means a peer
-/// can never overwrite one of our messages by reusing an id.
-fn message_key(room_id: &str, author: &str, id: &str) -> String {
-    format!("{room_id}:{author}:{id}")
-}
 
 /// Everything the session event handler needs.
 struct Handler {
@@ -70,7 +64,7 @@ impl Handler {
 
     fn system(self: &Rc<Self>, text: String) {
         let msg = StoredMessage {
-            id: message_key(&self.room_id, "sys", &crate::random::new_id()),
+            id: message_key(&self.room_id, AUTHOR_SYSTEM, &crate::random::new_id()),
             room_id: self.room_id.clone(),
             kind: MessageKind::System,
             from_me: false,
@@ -78,6 +72,7 @@ impl Handler {
             text,
             ts: js_sys::Date::now(),
             delivered: false,
+            reply_to: None,
         };
         self.dispatch.dispatch(Action::Message(msg.clone()));
         let this = self.clone();
@@ -150,7 +145,9 @@ impl Handler {
                     self.dispatch.dispatch(Action::PeerRenamed(name));
                 }
             }
-            PeerFrame::Chat { id, text, .. } => {
+            PeerFrame::Chat {
+                id, text, reply, ..
+            } => {
                 let Some(peer) = self.peer.borrow().clone() else {
                     return;
                 };
@@ -165,6 +162,7 @@ impl Handler {
                     // Our own clock orders the conversation; the sender's may be off.
                     ts: js_sys::Date::now(),
                     delivered: true,
+                    reply_to: reply.map(|r| reply_key(&self.room_id, &peer.peer_id, &r)),
                 };
                 self.dispatch.dispatch(Action::Message(msg.clone()));
                 let this = self.clone();
@@ -176,7 +174,7 @@ impl Handler {
                 });
             }
             PeerFrame::Ack { id } => {
-                let key = message_key(&self.room_id, "me", &id);
+                let key = message_key(&self.room_id, AUTHOR_ME, &id);
                 self.dispatch.dispatch(Action::Delivered(key.clone()));
                 let this = self.clone();
                 spawn_local(async move {
@@ -319,17 +317,37 @@ pub fn room_page(props: &RoomProps) -> Html {
         });
     }
 
+    // The message the next one answers.
+    let replying = use_state(|| None::<Rc<StoredMessage>>);
+    // The same callback at every render: each row of the conversation holds it.
+    let on_reply = {
+        let set = replying.setter();
+        (*use_memo((), move |_| {
+            Callback::from(move |m: Rc<StoredMessage>| set.set(Some(m)))
+        }))
+        .clone()
+    };
+    let on_cancel_reply = {
+        let replying = replying.clone();
+        Callback::from(move |()| replying.set(None))
+    };
     let on_send = {
         let session = session.clone();
         let storage = ctx.storage.clone();
         let dispatch = state.dispatcher();
         let room_id = room_id.clone();
         let my_name = ctx.identity.name.clone();
+        let replying = replying.clone();
         Callback::from(move |text: String| {
             let id = crate::random::new_id();
             let ts = js_sys::Date::now();
+            let answered = (*replying).as_ref().and_then(|m| {
+                crate::state::reply_to(&room_id, &m.id).map(|wire| (m.id.clone(), wire))
+            });
+            replying.set(None);
+            let (reply_to, reply) = answered.unzip();
             let msg = StoredMessage {
-                id: message_key(&room_id, "me", &id),
+                id: message_key(&room_id, AUTHOR_ME, &id),
                 room_id: room_id.clone(),
                 kind: MessageKind::Chat,
                 from_me: true,
@@ -337,6 +355,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                 text: text.clone(),
                 ts,
                 delivered: false,
+                reply_to,
             };
             dispatch.dispatch(Action::Message(msg.clone()));
             let session = session.clone();
@@ -347,10 +366,14 @@ pub fn room_page(props: &RoomProps) -> Html {
                 if let Err(e) = storage.add_message(&msg).await {
                     dispatch.dispatch(Action::Notice(Some(e.to_string())));
                 }
-                let sent = session
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|s| s.send(&PeerFrame::Chat { id, text, ts }));
+                let sent = session.borrow().as_ref().is_some_and(|s| {
+                    s.send(&PeerFrame::Chat {
+                        id,
+                        text,
+                        ts,
+                        reply,
+                    })
+                });
                 if !sent {
                     dispatch.dispatch(Action::Notice(Some(
                         "That message could not be sent because the connection dropped. It was not delivered."
@@ -496,11 +519,12 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                         files={files.view.items.clone()} peer={peer_label.clone()} {connected}
                         files_held={trust.view.blocks_sending()}
-                        on_file={files.on_command()} live={files.live.clone()} />
+                        on_file={files.on_command()} live={files.live.clone()} {on_reply} />
                     <p class="typing" aria-live="polite">
                         if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
                     </p>
                     <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
+                        reply={(*replying).clone()} {on_cancel_reply}
                         disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
                     <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
                         on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />
