@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, assertText, messages, createRoom, nameOf, remoteFrames, send, waitConnected, row, replyTo } from './support/room.mjs';
+import { T, suite, status, assertText, messages, createRoom, nameOf, remoteFrames, send, waitConnected, row, replyTo, askDelete } from './support/room.mjs';
 import { attachFiles, fileCard, FILE_T } from './support/files.mjs';
 
 const SUITE = 'a11y';
@@ -86,6 +86,8 @@ for (const [kind, viewport] of [
     await row(a.page, 'that page, yes').getByRole('button', { name: /^In reply to You/ }).waitFor({ timeout: T });
     await replyTo(a.page, 'that page, yes');
     await a.page.getByRole('button', { name: 'Cancel reply' }).waitFor({ timeout: T });
+    // And on B's side, the question before deleting a message.
+    await askDelete(b.page, 'that page, yes');
     const picture = join(dir, `${kind}-dot.png`);
     writeFileSync(picture, Buffer.from(DOT_PNG, 'base64'));
     const note = join(dir, `${kind}-note.txt`);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory, row, replyTo } from './support/room.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory, row, replyTo, askDelete } from './support/room.mjs';
 
 const SUITE = 'chat';
 const env = suite();
@@ -684,3 +684,109 @@ async function inViewLocator(page, locator) {
   const box = await locator.boundingBox();
   return Boolean(log && box) && box.y >= log.y - 1 && box.y + box.height <= log.y + log.height + 1;
 }
+
+/** Every message record in this browser's IndexedDB. */
+function storedMessages(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('twain');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const req = open.result.transaction('messages').objectStore('messages').getAll();
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => (open.result.close(), resolve(req.result));
+        };
+      }),
+  );
+}
+
+test('a message can be deleted for me, or for both while connected, and nothing of its words is left on disk', async () => {
+  const a = await peer('delete-a');
+  const b = await peer('delete-b');
+  await connectPair(a, b, env.server.url);
+  const bName = await nameOf(b.page);
+  await send(a.page, 'oops, wrong chat');
+  await send(a.page, 'keep this one');
+  await row(b.page, 'keep this one').waitFor({ timeout: T });
+  await replyTo(b.page, 'oops, wrong chat');
+  await send(b.page, 'what was that?');
+  await quoteIn(a.page, 'what was that?', /^In reply to You: oops, wrong chat$/).waitFor({ timeout: T });
+
+  // A deletes its own message for both. The question comes first, with the focus on its first answer; Escape
+  // closes it and gives the focus back.
+  let question = await askDelete(a.page, 'oops, wrong chat');
+  const everyone = question.getByRole('button', { name: 'Delete for everyone' });
+  assert.equal(await everyone.evaluate((el) => el === document.activeElement), true, 'the first answer has the focus');
+  await assertText(question, new RegExp(`also asks ${escape(bName)}'s browser to delete its copy`));
+  await a.page.keyboard.press('Escape');
+  await question.waitFor({ state: 'detached', timeout: T });
+  const deleteButton = row(a.page, 'oops, wrong chat').getByRole('button', { name: /^Delete / });
+  assert.equal(await deleteButton.evaluate((el) => el === document.activeElement), true, 'the focus is back on Delete');
+  question = await askDelete(a.page, 'oops, wrong chat');
+  await screenshot(a.page, SUITE, 'delete-question');
+  await question.getByRole('button', { name: 'Delete for everyone' }).click();
+  await messages(a.page).getByText('You deleted this message.', { exact: true }).waitFor({ timeout: T });
+  await messages(b.page).getByText('This message was deleted.', { exact: true }).waitFor({ timeout: T });
+  for (const p of [a, b]) assert.equal(await messages(p.page).getByText('oops, wrong chat').count(), 0, p.label);
+  for (const p of [a, b]) {
+    await row(p.page, 'what was that?').getByText('In reply to a deleted message', { exact: true }).waitFor({ timeout: T });
+  }
+  await screenshot(b.page, SUITE, 'deleted-for-both');
+
+  // B deletes A's other message, for B only: someone else's message offers no "for everyone".
+  question = await askDelete(b.page, 'keep this one');
+  assert.equal(await question.getByRole('button', { name: 'Delete for everyone' }).count(), 0);
+  await question.getByRole('button', { name: 'Delete for me' }).click();
+  await row(b.page, 'keep this one').waitFor({ state: 'detached', timeout: T });
+  assert.equal(await row(a.page, 'keep this one').count(), 1, 'A still has it');
+
+  // The same after a reload, and neither browser stores the deleted words.
+  for (const p of [a, b]) await p.page.reload();
+  for (const p of [a, b]) await row(p.page, 'what was that?').waitFor({ timeout: T });
+  await messages(a.page).getByText('You deleted this message.', { exact: true }).waitFor({ timeout: T });
+  await messages(b.page).getByText('This message was deleted.', { exact: true }).waitFor({ timeout: T });
+  assert.equal(await row(b.page, 'keep this one').count(), 0);
+  const texts = async (p) => (await storedMessages(p.page)).map((m) => m.text);
+  for (const p of [a, b]) assert.ok(!(await texts(p)).some((t) => t.includes('oops')), `${p.label} stores no deleted words`);
+  assert.ok(!(await texts(b)).includes('keep this one'), 'B no longer stores what B deleted');
+  assert.ok((await texts(a)).includes('keep this one'), 'A still stores it');
+
+  // With B gone, deleting for both waits for B: the button is off, and the question says why.
+  await waitConnected(a.page);
+  await b.page.goto('about:blank');
+  await assertText(status(a.page), /Waiting for|left/);
+  question = await askDelete(a.page, 'keep this one');
+  assert.equal(await question.getByRole('button', { name: 'Delete for everyone' }).isDisabled(), true);
+  await assertText(question, new RegExp(`Delete for everyone needs ${escape(bName)} here\\.`));
+  await question.getByRole('button', { name: 'Cancel' }).click();
+  await question.waitFor({ state: 'detached', timeout: T });
+  assert.equal(await row(a.page, 'keep this one').count(), 1);
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
+test("a modified peer cannot delete the other person's messages: an unsend names only its own", async () => {
+  const a = await peer('unsend-a');
+  const b = await peer('unsend-b');
+  // B's page keeps its chat channel at hand, to send what it likes on it.
+  await b.context.addInitScript(() => {
+    const send = RTCDataChannel.prototype.send;
+    RTCDataChannel.prototype.send = function (message) {
+      if (this.label === 'twain') window.__chat = this;
+      return send.call(this, message);
+    };
+  });
+  await connectPair(a, b, env.server.url);
+  await send(a.page, 'my words stay mine');
+  await row(b.page, 'my words stay mine').waitFor({ timeout: T });
+  // B finds the id of A's message (its key ends with it) and asks A to delete it.
+  const id = (await storedMessages(b.page)).find((m) => m.text === 'my words stay mine').id.split(':').pop();
+  await b.page.evaluate((id) => window.__chat.send(JSON.stringify({ type: 'unsend', id })), id);
+  await b.page.evaluate(() => window.__chat.send(JSON.stringify({ type: 'unsend', id: 'a b' })));
+  await assertText(a.page.getByRole('alert'), /The other browser sent something Twain could not accept: .*message id/);
+  await send(b.page, 'after the attempt');
+  await row(a.page, 'after the attempt').waitFor({ timeout: T });
+  assert.equal(await row(a.page, 'my words stay mine').count(), 1, "A's message is still there");
+  assert.equal(await messages(a.page).getByText(/deleted/).count(), 0);
+  assert.ok((await storedMessages(a.page)).some((m) => m.text === 'my words stay mine' && !m.deleted));
+});

@@ -24,9 +24,9 @@ pub fn message_key(room_id: &str, author: &str, id: &str) -> String {
     format!("{room_id}:{author}:{id}")
 }
 
-/// What to tell the other browser about the message with storage key `key`, which ours answers: its id, and
-/// whether we wrote it. `None` for a key that is not a chat message of this room.
-pub fn reply_to(room_id: &str, key: &str) -> Option<ReplyTo> {
+/// How the other browser names the message with storage key `key` (to answer it, or delete it for both): its id,
+/// and whether we wrote it. `None` for a key that is not a chat message of this room.
+pub fn wire_ref(room_id: &str, key: &str) -> Option<ReplyTo> {
     let (author, id) = key
         .strip_prefix(room_id)?
         .strip_prefix(':')?
@@ -94,6 +94,10 @@ pub enum Action {
     /// A message to show (new, or an updated copy of one already shown).
     Message(StoredMessage),
     Delivered(String),
+    /// A message deleted from this browser's copy of the conversation.
+    Removed(String),
+    /// A message its author deleted for both: only its place is left.
+    Erased(String),
     PeerTyping(bool),
     Notice(Option<String>),
 }
@@ -144,9 +148,10 @@ impl Reducible for RoomState {
             Action::Message(mut m) => {
                 let messages = Rc::make_mut(&mut s.messages);
                 match messages.iter_mut().find(|x| x.id == m.id) {
-                    // The same message again (sent again after a reconnect): it keeps its place and first time.
+                    // The same message again (sent again after a reconnect): it keeps its place and first time,
+                    // and a deleted one stays deleted.
                     Some(existing) => {
-                        m.ts = existing.ts;
+                        m.keep_from(existing);
                         *existing = Rc::new(m);
                     }
                     None => {
@@ -160,6 +165,16 @@ impl Reducible for RoomState {
             Action::Delivered(id) => {
                 if let Some(i) = s.messages.iter().position(|x| x.id == id && !x.delivered) {
                     Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).delivered = true;
+                }
+            }
+            Action::Removed(id) => {
+                if s.messages.iter().any(|x| x.id == id) {
+                    Rc::make_mut(&mut s.messages).retain(|x| x.id != id);
+                }
+            }
+            Action::Erased(id) => {
+                if let Some(i) = s.messages.iter().position(|x| x.id == id && !x.deleted) {
+                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).erase();
                 }
             }
             Action::PeerTyping(active) => s.peer_typing = active,
@@ -190,16 +205,51 @@ mod tests {
             ts,
             delivered: true,
             reply_to: None,
+            deleted: false,
         }
     }
 
     #[wasm_bindgen_test]
+    fn deleted_for_both_keeps_the_place_without_the_text_and_stays_deleted() {
+        let mut s = Rc::new(RoomState::default());
+        let reply = StoredMessage {
+            reply_to: Some("x".into()),
+            ..chat("a", "oops", 1000.0)
+        };
+        for m in [reply, chat("b", "keep", 2000.0)] {
+            s = s.reduce(Action::Message(m));
+        }
+        s = s.reduce(Action::Erased("a".into()));
+        let a = &s.messages[0];
+        assert_eq!(
+            (
+                a.id.as_str(),
+                a.deleted,
+                a.text.as_str(),
+                a.reply_to.clone()
+            ),
+            ("a", true, "", None)
+        );
+        // The same message sent again after a reconnect brings nothing back.
+        s = s.reduce(Action::Message(chat("a", "oops", 9000.0)));
+        assert!(s.messages[0].deleted && s.messages[0].text.is_empty());
+        assert_eq!(s.messages[0].ts, 1000.0);
+        // Deleted for me: gone; an unknown id changes nothing.
+        s = s.reduce(Action::Removed("b".into()));
+        let before = s.clone();
+        s = s.reduce(Action::Removed("zzz".into()));
+        assert!(Rc::ptr_eq(&before.messages, &s.messages));
+        let ids: Vec<_> = s.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+    }
+
+    #[wasm_bindgen_test]
     fn a_reply_names_the_message_in_the_other_browsers_terms() {
-        use super::{message_key, reply_key, reply_to};
+        use super::{message_key, reply_key, wire_ref};
         let (room, peer) = ("R00m", "PeerPeerPeerPeer");
         // Answering their message: on their side it is one of their own (receiver's), and back again.
         let theirs = message_key(room, peer, "m1");
-        let wire = reply_to(room, &theirs).unwrap();
+        let wire = wire_ref(room, &theirs).unwrap();
         assert_eq!((wire.id.as_str(), wire.by_sender), ("m1", false));
         // On their side, our "me" is their peer: the key is the same message seen from there.
         assert_eq!(
@@ -208,13 +258,13 @@ mod tests {
         );
         // Answering our own message.
         let mine = message_key(room, "me", "m2");
-        let wire = reply_to(room, &mine).unwrap();
+        let wire = wire_ref(room, &mine).unwrap();
         assert_eq!((wire.id.as_str(), wire.by_sender), ("m2", true));
         assert_eq!(reply_key(room, peer, &wire), message_key(room, peer, "m2"));
         // Not a chat message of this room.
-        assert_eq!(reply_to(room, &message_key(room, "sys", "x")), None);
-        assert_eq!(reply_to(room, &message_key("other", "me", "x")), None);
-        assert_eq!(reply_to(room, "R00mX:me:x"), None);
+        assert_eq!(wire_ref(room, &message_key(room, "sys", "x")), None);
+        assert_eq!(wire_ref(room, &message_key("other", "me", "x")), None);
+        assert_eq!(wire_ref(room, "R00mX:me:x"), None);
     }
 
     #[wasm_bindgen_test]

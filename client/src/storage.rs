@@ -143,6 +143,9 @@ pub struct StoredMessage {
     /// The key of the message this one answers, if any. It may be gone (history cleared on one side).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Its author deleted it for both: the text is gone, the record stays to show where it was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 impl StoredMessage {
@@ -151,6 +154,17 @@ impl StoredMessage {
     pub(crate) fn keep_from(&mut self, old: &StoredMessage) {
         self.delivered |= old.delivered;
         self.ts = old.ts;
+        if old.deleted {
+            // Deleted stays deleted: a copy that arrives again (sent again after a reconnect) brings no text back.
+            self.erase();
+        }
+    }
+
+    /// What is left of a message that its author deleted for both.
+    pub(crate) fn erase(&mut self) {
+        self.deleted = true;
+        self.text.clear();
+        self.reply_to = None;
     }
 }
 
@@ -573,6 +587,35 @@ impl Storage {
             message.delivered = true;
             js(store.put(&to_js(&message)?))?;
         }
+        finish(&tx).await?;
+        Ok(true)
+    }
+
+    /// Deletes a message of this browser's copy of the conversation (for me): nothing of it is left.
+    pub async fn delete_message(&self, message_id: &str) -> Result<()> {
+        if let Some(done) = self.inner.volatile.delete_message(message_id) {
+            return done;
+        }
+        let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
+        js(object_store(&tx, MESSAGES)?.delete(&message_id.into()))?;
+        finish(&tx).await
+    }
+
+    /// Keeps only the place of a message that its author deleted for both: its text and quote are gone. Returns
+    /// false if there is no such message.
+    pub async fn erase_message(&self, message_id: &str) -> Result<bool> {
+        if let Some(done) = self.inner.volatile.erase_message(message_id) {
+            return done;
+        }
+        let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
+        let store = object_store(&tx, MESSAGES)?;
+        let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
+        if existing.is_undefined() {
+            return Ok(false);
+        }
+        let mut message: StoredMessage = from_js(existing)?;
+        message.erase();
+        js(store.put(&to_js(&message)?))?;
         finish(&tx).await?;
         Ok(true)
     }

@@ -31,6 +31,7 @@ fn message(room: &str, id: &str, text: &str) -> StoredMessage {
         ts: js_sys::Date::now(),
         delivered: true,
         reply_to: None,
+        deleted: false,
     }
 }
 

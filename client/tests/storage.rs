@@ -33,6 +33,7 @@ fn message(room: &str, id: &str, text: &str, ts: f64) -> StoredMessage {
         ts,
         delivered: false,
         reply_to: None,
+        deleted: false,
     }
 }
 
@@ -313,6 +314,37 @@ async fn mark_delivered_persists_across_reopen() {
     assert_eq!(ids(&stored), ["m1", "m2"]);
     assert!(!stored[0].delivered);
     assert!(stored[1].delivered);
+    cleanup(storage, &name).await;
+}
+
+#[wasm_bindgen_test]
+async fn deleted_messages_leave_no_words_behind_and_stay_deleted() {
+    let name = db_name("deleted");
+    let storage = open(&name).await;
+    let room = new_id();
+    let quoting = StoredMessage {
+        reply_to: Some("m0".into()),
+        ..message(&room, "m1", "oops", 1.0)
+    };
+    for m in [quoting.clone(), message(&room, "m2", "mine only", 2.0)] {
+        storage.add_message(&m).await.unwrap();
+    }
+    // Deleted by its author for both: the place stays, the words and the quote go.
+    assert!(storage.erase_message("m1").await.unwrap());
+    assert!(!storage.erase_message("no-such-message").await.unwrap());
+    // Deleted for me: nothing stays.
+    storage.delete_message("m2").await.unwrap();
+    storage.delete_message("no-such-message").await.unwrap();
+    drop(storage);
+
+    let storage = open(&name).await;
+    let stored = storage.messages(&room).await.unwrap();
+    assert_eq!(ids(&stored), ["m1"]);
+    assert!(stored[0].deleted && stored[0].text.is_empty() && stored[0].reply_to.is_none());
+    // The same message arriving again (sent again after a reconnect) brings nothing back.
+    storage.add_message(&quoting).await.unwrap();
+    let stored = storage.messages(&room).await.unwrap();
+    assert!(stored[0].deleted && stored[0].text.is_empty());
     cleanup(storage, &name).await;
 }
 

@@ -39,6 +39,10 @@ pub enum PeerFrame {
     },
     /// The receiver stored chat message `id` (the sender shows a delivered tick).
     Ack { id: String },
+    /// The sender deleted its own chat message `id` for both: the receiver drops the text of its copy and shows
+    /// that a message was deleted there. Only the sender's own messages can be named (ids belong to their
+    /// author); an id the receiver does not have is ignored.
+    Unsend { id: String },
     /// The sender is typing (`true`) or stopped (`false`). Expires by itself after a few seconds.
     Typing { active: bool },
     /// Sender → receiver (on `twain-files`): a file to receive, or the same transfer offered again after a
@@ -144,6 +148,7 @@ impl PeerFrame {
             PeerFrame::Hello { .. }
             | PeerFrame::Chat { .. }
             | PeerFrame::Ack { .. }
+            | PeerFrame::Unsend { .. }
             | PeerFrame::Typing { .. } => None,
             PeerFrame::CallInvite { .. }
             | PeerFrame::CallAccept { .. }
@@ -197,7 +202,7 @@ impl PeerFrame {
                 }
                 Ok(())
             }
-            PeerFrame::Ack { id } => validate_message_id(id),
+            PeerFrame::Ack { id } | PeerFrame::Unsend { id } => validate_message_id(id),
             PeerFrame::Typing { .. } => Ok(()),
             PeerFrame::FileOffer {
                 name,
@@ -311,6 +316,7 @@ mod tests {
                 }),
             },
             PeerFrame::Ack { id: ID.into() },
+            PeerFrame::Unsend { id: ID.into() },
             PeerFrame::Typing { active: true },
             PeerFrame::FileOffer {
                 transfer_id: TID,
@@ -375,6 +381,8 @@ mod tests {
             r#"{"type":"chat","id":"ok","text":"   ","ts":1}"#,
             r#"{"type":"chat","id":"ok","text":"x","ts":-1}"#,
             r#"{"type":"ack","id":"../../etc"}"#,
+            r#"{"type":"unsend","id":"a:b"}"#,
+            r#"{"type":"unsend"}"#,
             r#"{"type":"typing"}"#,
             r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"<b>x</b>","by_sender":true}}"#,
             r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"","by_sender":false}}"#,

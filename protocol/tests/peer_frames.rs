@@ -16,6 +16,7 @@ const TYPES: &[&str] = &[
     "hello",
     "chat",
     "ack",
+    "unsend",
     "typing",
     "file-offer",
     "file-accept",
@@ -56,6 +57,8 @@ const KEYS: &[&str] = &[
     "fingerprint",
     "signature",
     "keep_nothing",
+    "reply",
+    "by_sender",
 ];
 
 /// JSON values of every kind, including the shapes a field would want (ids, hashes) and near misses.
@@ -146,6 +149,7 @@ fn valid_frame() -> impl Strategy<Value = PeerFrame> {
                 reply: reply.map(|(id, by_sender)| ReplyTo { id, by_sender }),
             }),
         id().prop_map(|id| PeerFrame::Ack { id }),
+        id().prop_map(|id| PeerFrame::Unsend { id }),
         any::<bool>().prop_map(|active| PeerFrame::Typing { active }),
         (tid(), 0u32..1000).prop_map(|(transfer_id, next_seq)| PeerFrame::FileAccept {
             transfer_id,

@@ -115,6 +115,16 @@ export async function replyTo(page, text) {
   await r.getByRole('button', { name: /^Reply to / }).click();
 }
 
+/** Presses Delete on the message `text`; returns the question that comes up in it. */
+export async function askDelete(page, text) {
+  const r = row(page, text);
+  await r.hover();
+  await r.getByRole('button', { name: /^Delete / }).click();
+  const question = r.getByRole('group', { name: 'Delete this message' });
+  await question.waitFor({ timeout: T });
+  return question;
+}
+
 /** Types a message into the composer and sends it with Enter. */
 export async function send(page, text) {
   const box = page.getByRole('textbox', { name: 'Message' });

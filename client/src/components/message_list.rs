@@ -38,6 +38,18 @@ pub struct MessageListProps {
     /// The person chose to answer this message. Keep it the same callback across renders: every row gets it.
     #[prop_or_default]
     pub on_reply: Callback<Rc<StoredMessage>>,
+    /// The person deleted a message, for this browser or for both. The same callback across renders, too.
+    #[prop_or_default]
+    pub on_delete: Callback<(Rc<StoredMessage>, Deletion)>,
+}
+
+/// How far a deletion goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// This browser's copy only.
+    ForMe,
+    /// One of our own messages, in both browsers (the other one is asked to delete its copy).
+    ForEveryone,
 }
 
 /// Handed to the cards in the conversation: a card that changes size without the conversation rendering (its
@@ -398,8 +410,9 @@ pub fn message_list(props: &MessageListProps) -> Html {
                     None => Quote::Missing,
                 });
         items.push(html! {
-            <MessageRow key={m.id.clone()} message={m.clone()} {quote}
-                on_reply={props.on_reply.clone()} on_jump={(*on_jump).clone()} />
+            <MessageRow key={m.id.clone()} message={m.clone()} {quote} peer={props.peer.clone()}
+                connected={props.connected} on_reply={props.on_reply.clone()}
+                on_delete={props.on_delete.clone()} on_jump={(*on_jump).clone()} />
         });
     }
     for f in files {
@@ -431,7 +444,11 @@ enum Quote {
 struct MessageRowProps {
     message: Rc<StoredMessage>,
     quote: Option<Quote>,
+    peer: AttrValue,
+    /// Deleting for both needs the other person here.
+    connected: bool,
     on_reply: Callback<Rc<StoredMessage>>,
+    on_delete: Callback<(Rc<StoredMessage>, Deletion)>,
     on_jump: Callback<String>,
 }
 
@@ -443,6 +460,25 @@ const QUOTE_CHARS: usize = 140;
 #[function_component(MessageRow)]
 fn message_row(props: &MessageRowProps) -> Html {
     let m = &props.message;
+    // "Delete" asks first, in the message itself.
+    let confirming = use_state(|| false);
+    let confirm_ref = use_node_ref();
+    let delete_ref = use_node_ref();
+    {
+        // The question takes the focus (its first button); closing it gives it back to "Delete".
+        let confirm_ref = confirm_ref.clone();
+        use_effect_with(*confirming, move |open| {
+            if *open {
+                if let Some(button) = confirm_ref
+                    .cast::<web_sys::Element>()
+                    .and_then(|el| el.query_selector("button:not(:disabled)").ok().flatten())
+                    .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = button.focus();
+                }
+            }
+        });
+    }
     let when = html! {
         <time datetime={time::iso(m.ts)} title={time::when(m.ts)}>{ time::clock(m.ts) }</time>
     };
@@ -461,6 +497,9 @@ fn message_row(props: &MessageRowProps) -> Html {
             };
             let quote = match &props.quote {
                 None => html! {},
+                Some(Quote::Found(q)) if q.deleted => html! {
+                    <p class="quote missing">{ "In reply to a deleted message" }</p>
+                },
                 Some(Quote::Found(q)) => {
                     let onclick = {
                         let key = q.id.clone();
@@ -489,33 +528,112 @@ fn message_row(props: &MessageRowProps) -> Html {
                 let m = m.clone();
                 props.on_reply.reform(move |_: MouseEvent| m.clone())
             };
+            let ask = {
+                let confirming = confirming.clone();
+                Callback::from(move |_: MouseEvent| confirming.set(true))
+            };
+            let close = {
+                let confirming = confirming.clone();
+                let delete_ref = delete_ref.clone();
+                move || {
+                    confirming.set(false);
+                    crate::components::focus(&delete_ref);
+                }
+            };
+            let delete = |how: Deletion| {
+                let m = m.clone();
+                let confirming = confirming.clone();
+                props.on_delete.reform(move |_: MouseEvent| {
+                    confirming.set(false);
+                    (m.clone(), how)
+                })
+            };
+            let on_cancel = {
+                let close = close.clone();
+                Callback::from(move |_: MouseEvent| close())
+            };
+            let on_key = Callback::from(move |e: KeyboardEvent| {
+                if e.key() == "Escape" {
+                    e.prevent_default();
+                    close();
+                }
+            });
+            let for_both = m.from_me && !m.deleted;
+            // For screen readers, which list the buttons of the conversation one after another.
+            let whose = if m.from_me {
+                format!("your message: {}", excerpt(&m.text, 40))
+            } else {
+                format!("{author}: {}", excerpt(&m.text, 40))
+            };
+            let confirm = html! {
+                <div class="confirm-delete" role="group" aria-label="Delete this message" ref={confirm_ref.clone()}
+                    onkeydown={on_key}>
+                    <p>{ "Delete this message?" }</p>
+                    <div class="confirm-actions">
+                        if for_both {
+                            <button type="button" class="danger" disabled={!props.connected}
+                                onclick={delete(Deletion::ForEveryone)}>{ "Delete for everyone" }</button>
+                        }
+                        <button type="button" onclick={delete(Deletion::ForMe)}>{ "Delete for me" }</button>
+                        <button type="button" onclick={on_cancel}>{ "Cancel" }</button>
+                    </div>
+                    if for_both {
+                        <p class="confirm-note">{
+                            if props.connected {
+                                format!("Delete for everyone also asks {}'s browser to delete its copy.", props.peer)
+                            } else {
+                                format!("Delete for everyone needs {} here.", props.peer)
+                            }
+                        }</p>
+                    }
+                </div>
+            };
+            let class = classes!(class, m.deleted.then_some("deleted"));
             html! {
                 <li {class} id={row_id(&m.id)}>
                     <div class="bubble">
                         <span class="author">{ author.clone() }</span>
-                        { quote }
-                        // Peer text is rendered as text nodes, never parsed as HTML; web addresses become links
-                        // whose text is the address itself.
-                        <p class="text">{ for linkify::segments(&m.text).into_iter().map(|s| match s {
-                            Segment::Text(t) => html! { { t } },
-                            Segment::Link(url) => html! {
-                                <a href={url.to_string()} target="_blank" rel="noopener noreferrer nofollow">{ url }</a>
-                            },
-                        }) }</p>
+                        if m.deleted {
+                            <p class="text gone">{
+                                if m.from_me { "You deleted this message." } else { "This message was deleted." }
+                            }</p>
+                        } else {
+                            { quote }
+                            // Peer text is rendered as text nodes, never parsed as HTML; web addresses become
+                            // links whose text is the address itself.
+                            <p class="text">{ for linkify::segments(&m.text).into_iter().map(|s| match s {
+                                Segment::Text(t) => html! { { t } },
+                                Segment::Link(url) => html! {
+                                    <a href={url.to_string()} target="_blank" rel="noopener noreferrer nofollow">{ url }</a>
+                                },
+                            }) }</p>
+                        }
                         <span class="meta">
                             { when }
-                            if m.from_me {
+                            if m.from_me && !m.deleted {
                                 if m.delivered {
                                     <span class="tick delivered" title="Delivered">{ " ✓✓ Delivered" }</span>
                                 } else {
                                     <span class="tick" title="Sent, not yet confirmed">{ " ✓ Sent" }</span>
                                 }
                             }
-                            <button type="button" class="reply-button" onclick={on_reply}>
-                                { "Reply" }
-                                <span class="visually-hidden">{ format!(" to {}: {}", author, excerpt(&m.text, 40)) }</span>
+                            if !m.deleted {
+                                <button type="button" class="message-action" onclick={on_reply}>
+                                    { "Reply" }
+                                    <span class="visually-hidden">{ format!(" to {whose}") }</span>
+                                </button>
+                            }
+                            <button type="button" class="message-action" onclick={ask} ref={delete_ref.clone()}
+                                aria-expanded={(*confirming).to_string()}>
+                                { "Delete" }
+                                if !m.deleted {
+                                    <span class="visually-hidden">{ format!(" {whose}") }</span>
+                                } else {
+                                    <span class="visually-hidden">{ " what is left of a deleted message" }</span>
+                                }
                             </button>
                         </span>
+                        if *confirming { { confirm } }
                     </div>
                 </li>
             }

@@ -17,7 +17,7 @@ use crate::call::CallController;
 use crate::components::attach::AttachFiles;
 use crate::components::call::{CallButtons, CallPanel};
 use crate::components::composer::Composer;
-use crate::components::message_list::MessageList;
+use crate::components::message_list::{Deletion, MessageList};
 use crate::components::moderation::{self, use_moderation, ModerationAction, ModerationState};
 use crate::components::rename::RenameForm;
 use crate::components::settings::RoomDataPanel;
@@ -73,6 +73,7 @@ impl Handler {
             ts: js_sys::Date::now(),
             delivered: false,
             reply_to: None,
+            deleted: false,
         };
         self.dispatch.dispatch(Action::Message(msg.clone()));
         let this = self.clone();
@@ -163,11 +164,27 @@ impl Handler {
                     ts: js_sys::Date::now(),
                     delivered: true,
                     reply_to: reply.map(|r| reply_key(&self.room_id, &peer.peer_id, &r)),
+                    deleted: false,
                 };
                 self.dispatch.dispatch(Action::Message(msg.clone()));
                 let this = self.clone();
                 spawn_local(async move {
                     this.notice_on_error(this.storage.add_message(&msg).await);
+                    if let Some(session) = this.session.borrow().as_ref() {
+                        session.send(&PeerFrame::Ack { id });
+                    }
+                });
+            }
+            PeerFrame::Unsend { id } => {
+                // Only their own messages: the key is in their name.
+                let Some(peer) = self.peer.borrow().clone() else {
+                    return;
+                };
+                let key = message_key(&self.room_id, &peer.peer_id, &id);
+                self.dispatch.dispatch(Action::Erased(key.clone()));
+                let this = self.clone();
+                spawn_local(async move {
+                    this.notice_on_error(this.storage.erase_message(&key).await);
                     if let Some(session) = this.session.borrow().as_ref() {
                         session.send(&PeerFrame::Ack { id });
                     }
@@ -317,8 +334,11 @@ pub fn room_page(props: &RoomProps) -> Html {
         });
     }
 
-    // The message the next one answers.
+    // The message the next one answers (while it is there: it may be deleted meanwhile).
     let replying = use_state(|| None::<Rc<StoredMessage>>);
+    let reply_target = (*replying)
+        .clone()
+        .filter(|r| state.messages.iter().any(|m| m.id == r.id && !m.deleted));
     // The same callback at every render: each row of the conversation holds it.
     let on_reply = {
         let set = replying.setter();
@@ -331,6 +351,55 @@ pub fn room_page(props: &RoomProps) -> Html {
         let replying = replying.clone();
         Callback::from(move |()| replying.set(None))
     };
+    // The same callback at every render, like `on_reply`.
+    let on_delete = {
+        let session = session.clone();
+        let storage = ctx.storage.clone();
+        let dispatch = state.dispatcher();
+        let room_id = room_id.clone();
+        let peer = use_mut_ref(String::new);
+        peer.borrow_mut().clone_from(&peer_label);
+        (*use_memo((), move |_| {
+            Callback::from(move |(m, how): (Rc<StoredMessage>, Deletion)| {
+                let key = m.id.clone();
+                if how == Deletion::ForEveryone {
+                    let Some(wire) = crate::state::wire_ref(&room_id, &key).filter(|w| w.by_sender) else {
+                        return;
+                    };
+                    let sent = session
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|s| s.send(&PeerFrame::Unsend { id: wire.id }));
+                    if !sent {
+                        dispatch.dispatch(Action::Notice(Some(format!(
+                            "That message was not deleted: the connection with {} dropped. Try again once you are connected.",
+                            peer.borrow()
+                        ))));
+                        return;
+                    }
+                }
+                let storage = storage.clone();
+                let dispatch = dispatch.clone();
+                let erase = how == Deletion::ForEveryone;
+                dispatch.dispatch(if erase {
+                    Action::Erased(key.clone())
+                } else {
+                    Action::Removed(key.clone())
+                });
+                spawn_local(async move {
+                    let done = if erase {
+                        storage.erase_message(&key).await.map(|_| ())
+                    } else {
+                        storage.delete_message(&key).await
+                    };
+                    if let Err(e) = done {
+                        dispatch.dispatch(Action::Notice(Some(e.to_string())));
+                    }
+                });
+            })
+        }))
+        .clone()
+    };
     let on_send = {
         let session = session.clone();
         let storage = ctx.storage.clone();
@@ -338,11 +407,12 @@ pub fn room_page(props: &RoomProps) -> Html {
         let room_id = room_id.clone();
         let my_name = ctx.identity.name.clone();
         let replying = replying.clone();
+        let reply_target = reply_target.clone();
         Callback::from(move |text: String| {
             let id = crate::random::new_id();
             let ts = js_sys::Date::now();
-            let answered = (*replying).as_ref().and_then(|m| {
-                crate::state::reply_to(&room_id, &m.id).map(|wire| (m.id.clone(), wire))
+            let answered = reply_target.as_ref().and_then(|m| {
+                crate::state::wire_ref(&room_id, &m.id).map(|wire| (m.id.clone(), wire))
             });
             replying.set(None);
             let (reply_to, reply) = answered.unzip();
@@ -356,6 +426,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                 ts,
                 delivered: false,
                 reply_to,
+                deleted: false,
             };
             dispatch.dispatch(Action::Message(msg.clone()));
             let session = session.clone();
@@ -519,12 +590,12 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                         files={files.view.items.clone()} peer={peer_label.clone()} {connected}
                         files_held={trust.view.blocks_sending()}
-                        on_file={files.on_command()} live={files.live.clone()} {on_reply} />
+                        on_file={files.on_command()} live={files.live.clone()} {on_reply} {on_delete} />
                     <p class="typing" aria-live="polite">
                         if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
                     </p>
                     <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
-                        reply={(*replying).clone()} {on_cancel_reply}
+                        reply={reply_target} {on_cancel_reply}
                         disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
                     <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
                         on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />

@@ -219,13 +219,21 @@ impl Session {
     /// signaling server came back and re-introduced the pair, or an ICE restart), a message is queued for the new
     /// connection instead of failing: the composer can only be used while connected, but the switch can happen
     /// between the key press and this call.
+    ///
+    /// Deleting one of our messages for both (`unsend`) is kept the same way, until acknowledged, and the message
+    /// itself is no longer sent again.
     pub fn send(&self, frame: &PeerFrame) -> bool {
         let mut inner = self.inner.borrow_mut();
+        if let PeerFrame::Unsend { id } = frame {
+            inner
+                .unacked
+                .retain(|f| !matches!(f, PeerFrame::Chat { id: queued, .. } if queued == id));
+        }
         let sent = inner
             .peer
             .as_ref()
             .is_some_and(|p| p.send_chat(&frame.encode()));
-        if !matches!(frame, PeerFrame::Chat { .. }) {
+        if !matches!(frame, PeerFrame::Chat { .. } | PeerFrame::Unsend { .. }) {
             return sent;
         }
         let queued = (sent || inner.peer_info.is_some()) && inner.unacked.len() < MAX_UNACKED;
@@ -644,9 +652,10 @@ impl Inner {
                 }
                 Ok(frame) => {
                     if let PeerFrame::Ack { id } = &frame {
-                        self.unacked.retain(
-                            |f| !matches!(f, PeerFrame::Chat { id: sent, .. } if sent == id),
-                        );
+                        self.unacked.retain(|f| {
+                            !matches!(f, PeerFrame::Chat { id: sent, .. } | PeerFrame::Unsend { id: sent }
+                                if sent == id)
+                        });
                     }
                     events.push(SessionEvent::Frame(frame))
                 }

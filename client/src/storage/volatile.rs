@@ -186,6 +186,24 @@ impl Volatile {
         Some(Ok(true))
     }
 
+    pub(crate) fn delete_message(&self, message_id: &str) -> Option<Result<()>> {
+        let mut rooms = self.rooms.borrow_mut();
+        let room = rooms
+            .values_mut()
+            .find(|r| r.messages.contains_key(message_id))?;
+        room.messages.remove(message_id);
+        Some(Ok(()))
+    }
+
+    pub(crate) fn erase_message(&self, message_id: &str) -> Option<Result<bool>> {
+        let mut rooms = self.rooms.borrow_mut();
+        let message = rooms
+            .values_mut()
+            .find_map(|r| r.messages.get_mut(message_id))?;
+        message.erase();
+        Some(Ok(true))
+    }
+
     pub(crate) fn messages(&self, room_id: &str) -> Option<Result<Vec<StoredMessage>>> {
         self.with_room(room_id, |room| {
             let mut list: Vec<StoredMessage> = room.messages.values().cloned().collect();
