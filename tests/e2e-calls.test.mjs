@@ -16,8 +16,8 @@ const button = (page, name) => page.getByRole('button', { name, exact: true });
 const remoteVideo = (page) => page.locator('video[aria-label^="Video from"]');
 
 /** Two people in a fresh room, connected peer to peer. `aInit` / `bInit` run in their pages before the app. */
-async function pairUp(label, { aInit, bInit, bViewport } = {}) {
-  const a = await env.peer(`${label}-a`);
+async function pairUp(label, { aInit, bInit, aViewport, bViewport } = {}) {
+  const a = await env.peer(`${label}-a`, aViewport ? { viewport: aViewport } : undefined);
   const b = await env.peer(`${label}-b`, bViewport ? { viewport: bViewport } : undefined);
   if (aInit) await a.context.addInitScript(aInit);
   if (bInit) await b.context.addInitScript(bInit);
@@ -223,19 +223,29 @@ test('a file transfer completes during a call, and screen sharing replaces the c
 });
 
 test('the call ends cleanly when the peer reloads, and the next call works on the new connection (phone-sized)', async () => {
-  const { a, b, aName: firstName, bName } = await pairUp('reload', { bViewport: { width: 375, height: 740 } });
-  // A long name (the longest allowed) wraps B's title, status and notes onto more lines.
+  const phone = { width: 375, height: 740 };
+  const { a, b, aName: firstName, bName: bFirst } = await pairUp('reload', { aViewport: phone, bViewport: phone });
+  // Long names (the longest allowed) wrap the titles, status lines and notes onto more lines.
   const aName = 'Maximiliana Bartholomew Featherstonehaugh'.slice(0, 40);
+  const bName = 'Bartholomew Maximiliana Featherstonehaugh'.slice(0, 40);
   await rename(a.page, aName);
   await historyLine(b.page, `${firstName} is now called ${aName}.`);
+  await rename(b.page, bName);
+  await historyLine(a.page, `${bFirst} is now called ${bName}.`);
   await callAndAccept(a, b, aName);
-  await remoteFrames(b.page);
-  const overflow = await noOverflow(b.page);
-  assert.ok(overflow <= 0, `no horizontal scrolling on a phone during a call (overflow ${overflow}px)`);
-  // The phone shows the call, the conversation and the composer at once.
+  for (const p of [a, b]) {
+    await remoteFrames(p.page);
+    const overflow = await noOverflow(p.page);
+    assert.ok(overflow <= 0, `${p.label}: no horizontal scrolling on a phone during a call (overflow ${overflow}px)`);
+  }
+  // Both phones show the call, the conversation and the composer at once: the guest's, and the owner's, which
+  // also carries the owner's tools.
   await say(a, b, 'how does it look on your phone?');
   await callAndChatOnScreen(b.page, 'how does it look on your phone?', 80);
   await screenshot(b.page, SUITE, 'phone-in-call');
+  await say(b, a, 'fine, and on yours?');
+  await callAndChatOnScreen(a.page, 'fine, and on yours?', 80);
+  await screenshot(a.page, SUITE, 'phone-in-call-owner');
 
   await b.page.reload();
   await historyLine(a.page, /^Call ended · \d+:\d\d$/);
