@@ -765,7 +765,65 @@ test('a message can be deleted for me, or for both while connected, and nothing 
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
 
-test("a modified peer cannot delete the other person's messages: an unsend names only its own", async () => {
+/** Presses Edit on my message `text`. */
+async function startEdit(page, text) {
+  const r = row(page, text);
+  await r.hover();
+  await r.getByRole('button', { name: /^Edit / }).click();
+}
+
+test('one of my messages can be changed while we are both here: both sides show the new text, marked edited', async () => {
+  const a = await peer('edit-a');
+  const b = await peer('edit-b');
+  await connectPair(a, b, env.server.url);
+  const aName = await nameOf(a.page);
+  await send(a.page, 'meet at 5');
+  await row(b.page, 'meet at 5').waitFor({ timeout: T });
+  await replyTo(b.page, 'meet at 5');
+  await send(b.page, 'ok, see you');
+  await quoteIn(a.page, 'ok, see you', /^In reply to You: meet at 5$/).waitFor({ timeout: T });
+  // Only one's own messages can be changed.
+  await row(b.page, 'meet at 5').hover();
+  assert.equal(await row(b.page, 'meet at 5').getByRole('button', { name: /^Edit / }).count(), 0);
+
+  // A starts changing it: the box holds its text, with the focus; Escape leaves the message as it was.
+  const box = a.page.getByRole('textbox', { name: 'Message' });
+  await startEdit(a.page, 'meet at 5');
+  const banner = a.page.locator('form').filter({ has: box }).getByText('Editing your message');
+  await banner.waitFor({ timeout: T });
+  assert.equal(await box.inputValue(), 'meet at 5');
+  assert.equal(await box.evaluate((el) => el === document.activeElement), true, 'the message box has the focus');
+  await a.page.getByRole('button', { name: 'Save', exact: true }).waitFor({ timeout: T });
+  await box.press('Escape');
+  await banner.waitFor({ state: 'detached', timeout: T });
+  assert.equal(await box.inputValue(), '', 'the box is empty again');
+  await a.page.getByRole('button', { name: 'Send', exact: true }).waitFor({ timeout: T });
+
+  // Now for real: both sides show the new text, marked edited, and B's quote follows it.
+  await startEdit(a.page, 'meet at 5');
+  await banner.waitFor({ timeout: T });
+  await box.fill('meet at 6 instead');
+  await screenshot(a.page, SUITE, 'editing');
+  await box.press('Enter');
+  await banner.waitFor({ state: 'detached', timeout: T });
+  for (const p of [a, b]) {
+    await assertText(row(p.page, 'meet at 6 instead'), /edited/);
+    assert.equal(await row(p.page, 'meet at 5').count(), 0, `${p.label} no longer shows the old text`);
+  }
+  await quoteIn(b.page, 'ok, see you', new RegExp(`^In reply to ${escape(aName)}: meet at 6 instead$`)).waitFor({ timeout: T });
+  await screenshot(b.page, SUITE, 'edited');
+
+  // After a reload too, and that is what both browsers store.
+  for (const p of [a, b]) await p.page.reload();
+  for (const p of [a, b]) {
+    await assertText(row(p.page, 'meet at 6 instead'), /edited/);
+    const stored = (await storedMessages(p.page)).filter((m) => m.text.startsWith('meet at'));
+    assert.deepEqual(stored.map((m) => [m.text, m.edited]), [['meet at 6 instead', true]], p.label);
+  }
+  for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
+});
+
+test("a modified peer cannot delete or change the other person's messages: unsend and edit name only its own", async () => {
   const a = await peer('unsend-a');
   const b = await peer('unsend-b');
   // B's page keeps its chat channel at hand, to send what it likes on it.
@@ -782,11 +840,13 @@ test("a modified peer cannot delete the other person's messages: an unsend names
   // B finds the id of A's message (its key ends with it) and asks A to delete it.
   const id = (await storedMessages(b.page)).find((m) => m.text === 'my words stay mine').id.split(':').pop();
   await b.page.evaluate((id) => window.__chat.send(JSON.stringify({ type: 'unsend', id })), id);
+  // Nor can it change A's words.
+  await b.page.evaluate((id) => window.__chat.send(JSON.stringify({ type: 'edit', id, text: 'words put in your mouth' })), id);
   await b.page.evaluate(() => window.__chat.send(JSON.stringify({ type: 'unsend', id: 'a b' })));
   await assertText(a.page.getByRole('alert'), /The other browser sent something Twain could not accept: .*message id/);
   await send(b.page, 'after the attempt');
   await row(a.page, 'after the attempt').waitFor({ timeout: T });
   assert.equal(await row(a.page, 'my words stay mine').count(), 1, "A's message is still there");
-  assert.equal(await messages(a.page).getByText(/deleted/).count(), 0);
+  assert.equal(await messages(a.page).getByText(/deleted|edited|words put in your mouth/).count(), 0);
   assert.ok((await storedMessages(a.page)).some((m) => m.text === 'my words stay mine' && !m.deleted));
 });

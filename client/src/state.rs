@@ -98,6 +98,11 @@ pub enum Action {
     Removed(String),
     /// A message its author deleted for both: only its place is left.
     Erased(String),
+    /// A message its author changed.
+    Edited {
+        id: String,
+        text: String,
+    },
     PeerTyping(bool),
     Notice(Option<String>),
 }
@@ -177,6 +182,15 @@ impl Reducible for RoomState {
                     Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).erase();
                 }
             }
+            Action::Edited { id, text } => {
+                if let Some(i) = s
+                    .messages
+                    .iter()
+                    .position(|x| x.id == id && !x.deleted && x.text != text)
+                {
+                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).edit(&text);
+                }
+            }
             Action::PeerTyping(active) => s.peer_typing = active,
             Action::Notice(notice) => s.notice = notice,
         }
@@ -206,7 +220,40 @@ mod tests {
             delivered: true,
             reply_to: None,
             deleted: false,
+            edited: false,
         }
+    }
+
+    #[wasm_bindgen_test]
+    fn an_edit_changes_the_text_and_marks_it_until_deleted() {
+        let mut s = Rc::new(RoomState::default());
+        s = s.reduce(Action::Message(chat("a", "meet at 5", 1000.0)));
+        s = s.reduce(Action::Edited {
+            id: "a".into(),
+            text: "meet at 6".into(),
+        });
+        assert_eq!(
+            (s.messages[0].text.as_str(), s.messages[0].edited),
+            ("meet at 6", true)
+        );
+        // The same message arriving again keeps the mark.
+        s = s.reduce(Action::Message(chat("a", "meet at 6", 9000.0)));
+        assert!(s.messages[0].edited);
+        // The same text, an unknown id, or a deleted message: nothing changes.
+        let before = s.clone();
+        for (id, text) in [("a", "meet at 6"), ("zzz", "x")] {
+            s = s.reduce(Action::Edited {
+                id: id.into(),
+                text: text.into(),
+            });
+        }
+        assert!(Rc::ptr_eq(&before.messages, &s.messages));
+        s = s.reduce(Action::Erased("a".into()));
+        s = s.reduce(Action::Edited {
+            id: "a".into(),
+            text: "back again".into(),
+        });
+        assert!(s.messages[0].deleted && s.messages[0].text.is_empty());
     }
 
     #[wasm_bindgen_test]

@@ -146,6 +146,9 @@ pub struct StoredMessage {
     /// Its author deleted it for both: the text is gone, the record stays to show where it was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Its author changed the text after sending it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
 }
 
 impl StoredMessage {
@@ -154,10 +157,21 @@ impl StoredMessage {
     pub(crate) fn keep_from(&mut self, old: &StoredMessage) {
         self.delivered |= old.delivered;
         self.ts = old.ts;
+        self.edited |= old.edited;
         if old.deleted {
             // Deleted stays deleted: a copy that arrives again (sent again after a reconnect) brings no text back.
             self.erase();
         }
+    }
+
+    /// Its author changed its text (nothing changes once it is deleted). False if nothing changed.
+    pub(crate) fn edit(&mut self, text: &str) -> bool {
+        if self.deleted || self.text == text {
+            return false;
+        }
+        self.text = text.to_string();
+        self.edited = true;
+        true
     }
 
     /// What is left of a message that its author deleted for both.
@@ -618,6 +632,27 @@ impl Storage {
         js(store.put(&to_js(&message)?))?;
         finish(&tx).await?;
         Ok(true)
+    }
+
+    /// Replaces the text of a message its author edited (see [`StoredMessage::edit`]). Returns false if there is
+    /// no such message, or it is deleted.
+    pub async fn edit_message(&self, message_id: &str, text: &str) -> Result<bool> {
+        if let Some(done) = self.inner.volatile.edit_message(message_id, text) {
+            return done;
+        }
+        let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
+        let store = object_store(&tx, MESSAGES)?;
+        let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
+        if existing.is_undefined() {
+            return Ok(false);
+        }
+        let mut message: StoredMessage = from_js(existing)?;
+        let changed = message.edit(text);
+        if changed {
+            js(store.put(&to_js(&message)?))?;
+        }
+        finish(&tx).await?;
+        Ok(changed)
     }
 
     /// The history of a room, oldest first (equal times ordered by id).

@@ -32,6 +32,7 @@ fn message(room: &str, id: &str, text: &str) -> StoredMessage {
         delivered: true,
         reply_to: None,
         deleted: false,
+        edited: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn message(room: &str, id: &str, text: &str, ts: f64) -> StoredMessage {
         delivered: false,
         reply_to: None,
         deleted: false,
+        edited: false,
     }
 }
 
@@ -345,6 +346,42 @@ async fn deleted_messages_leave_no_words_behind_and_stay_deleted() {
     storage.add_message(&quoting).await.unwrap();
     let stored = storage.messages(&room).await.unwrap();
     assert!(stored[0].deleted && stored[0].text.is_empty());
+    cleanup(storage, &name).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_edited_message_keeps_its_new_text_and_mark() {
+    let name = db_name("edited");
+    let storage = open(&name).await;
+    let room = new_id();
+    let original = message(&room, "m1", "meet at 5", 1.0);
+    storage.add_message(&original).await.unwrap();
+    assert!(storage.edit_message("m1", "meet at 6").await.unwrap());
+    assert!(
+        !storage.edit_message("m1", "meet at 6").await.unwrap(),
+        "the same text changes nothing"
+    );
+    assert!(!storage.edit_message("no-such-message", "x").await.unwrap());
+    drop(storage);
+
+    let storage = open(&name).await;
+    let stored = storage.messages(&room).await.unwrap();
+    assert_eq!(
+        (stored[0].text.as_str(), stored[0].edited),
+        ("meet at 6", true)
+    );
+    // Sent again after a reconnect (with the new text): still marked. Deleted: no edit brings it back.
+    storage
+        .add_message(&StoredMessage {
+            text: "meet at 6".into(),
+            ..original
+        })
+        .await
+        .unwrap();
+    assert!(storage.messages(&room).await.unwrap()[0].edited);
+    assert!(storage.erase_message("m1").await.unwrap());
+    assert!(!storage.edit_message("m1", "back").await.unwrap());
+    assert!(storage.messages(&room).await.unwrap()[0].text.is_empty());
     cleanup(storage, &name).await;
 }
 

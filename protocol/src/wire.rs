@@ -43,6 +43,10 @@ pub enum PeerFrame {
     /// that a message was deleted there. Only the sender's own messages can be named (ids belong to their
     /// author); an id the receiver does not have is ignored.
     Unsend { id: String },
+    /// The sender changed the text of its own chat message `id`; the receiver replaces the text of its copy and
+    /// marks it edited. Only the sender's own messages can be named; an id the receiver does not have, or a
+    /// message deleted there, is left alone.
+    Edit { id: String, text: String },
     /// The sender is typing (`true`) or stopped (`false`). Expires by itself after a few seconds.
     Typing { active: bool },
     /// Sender → receiver (on `twain-files`): a file to receive, or the same transfer offered again after a
@@ -149,6 +153,7 @@ impl PeerFrame {
             | PeerFrame::Chat { .. }
             | PeerFrame::Ack { .. }
             | PeerFrame::Unsend { .. }
+            | PeerFrame::Edit { .. }
             | PeerFrame::Typing { .. } => None,
             PeerFrame::CallInvite { .. }
             | PeerFrame::CallAccept { .. }
@@ -186,15 +191,7 @@ impl PeerFrame {
                 if let Some(reply) = reply {
                     validate_message_id(&reply.id)?;
                 }
-                let chars = text.chars().count();
-                if text.trim().is_empty() {
-                    return Err(ProtocolError::Invalid("the message is empty".into()));
-                }
-                if chars > MAX_TEXT_CHARS {
-                    return Err(ProtocolError::Invalid(format!(
-                        "the message has {chars} characters, over the limit of {MAX_TEXT_CHARS}"
-                    )));
-                }
+                validate_text(text)?;
                 if !ts.is_finite() || *ts < 0.0 {
                     return Err(ProtocolError::Invalid(
                         "the message time is not a valid time".into(),
@@ -203,6 +200,10 @@ impl PeerFrame {
                 Ok(())
             }
             PeerFrame::Ack { id } | PeerFrame::Unsend { id } => validate_message_id(id),
+            PeerFrame::Edit { id, text } => {
+                validate_message_id(id)?;
+                validate_text(text)
+            }
             PeerFrame::Typing { .. } => Ok(()),
             PeerFrame::FileOffer {
                 name,
@@ -280,6 +281,20 @@ pub struct ReplyTo {
     pub by_sender: bool,
 }
 
+/// A chat message's text: not blank, at most [`MAX_TEXT_CHARS`] characters.
+fn validate_text(text: &str) -> Result<(), ProtocolError> {
+    if text.trim().is_empty() {
+        return Err(ProtocolError::Invalid("the message is empty".into()));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(ProtocolError::Invalid(format!(
+            "the message has {chars} characters, over the limit of {MAX_TEXT_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_message_id(id: &str) -> Result<(), ProtocolError> {
     crate::ids::check_token("message id", id, MAX_MESSAGE_ID_LEN)
 }
@@ -317,6 +332,10 @@ mod tests {
             },
             PeerFrame::Ack { id: ID.into() },
             PeerFrame::Unsend { id: ID.into() },
+            PeerFrame::Edit {
+                id: ID.into(),
+                text: "meet at 6 <b>".into(),
+            },
             PeerFrame::Typing { active: true },
             PeerFrame::FileOffer {
                 transfer_id: TID,
@@ -367,6 +386,11 @@ mod tests {
             reply: None,
         };
         assert!(PeerFrame::decode(&long_text.encode()).is_err());
+        let long_edit = PeerFrame::Edit {
+            id: ID.into(),
+            text: "x".repeat(MAX_TEXT_CHARS + 1),
+        };
+        assert!(PeerFrame::decode(&long_edit.encode()).is_err());
         let huge_name = PeerFrame::Hello {
             v: 1,
             peer_id: ID.into(),
@@ -383,6 +407,9 @@ mod tests {
             r#"{"type":"ack","id":"../../etc"}"#,
             r#"{"type":"unsend","id":"a:b"}"#,
             r#"{"type":"unsend"}"#,
+            r#"{"type":"edit","id":"ok","text":"  "}"#,
+            r#"{"type":"edit","id":"a b","text":"x"}"#,
+            r#"{"type":"edit","id":"ok"}"#,
             r#"{"type":"typing"}"#,
             r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"<b>x</b>","by_sender":true}}"#,
             r#"{"type":"chat","id":"ok","text":"x","ts":1,"reply":{"id":"","by_sender":false}}"#,

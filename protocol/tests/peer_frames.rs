@@ -17,6 +17,7 @@ const TYPES: &[&str] = &[
     "chat",
     "ack",
     "unsend",
+    "edit",
     "typing",
     "file-offer",
     "file-accept",
@@ -150,6 +151,7 @@ fn valid_frame() -> impl Strategy<Value = PeerFrame> {
             }),
         id().prop_map(|id| PeerFrame::Ack { id }),
         id().prop_map(|id| PeerFrame::Unsend { id }),
+        (id(), text()).prop_map(|(id, text)| PeerFrame::Edit { id, text }),
         any::<bool>().prop_map(|active| PeerFrame::Typing { active }),
         (tid(), 0u32..1000).prop_map(|(transfer_id, next_seq)| PeerFrame::FileAccept {
             transfer_id,
@@ -209,7 +211,7 @@ proptest! {
             Ok(frame) => {
                 prop_assert!(text.len() <= MAX_PEER_FRAME_BYTES);
                 prop_assert!(frame.validate().is_ok());
-                if let PeerFrame::Chat { text, .. } = &frame {
+                if let PeerFrame::Chat { text, .. } | PeerFrame::Edit { text, .. } = &frame {
                     prop_assert!(text.chars().count() <= MAX_TEXT_CHARS);
                 }
                 prop_assert_eq!(PeerFrame::decode(&frame.encode()).unwrap(), frame);

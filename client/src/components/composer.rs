@@ -26,6 +26,11 @@ pub struct ComposerProps {
     pub reply: Option<Rc<StoredMessage>>,
     #[prop_or_default]
     pub on_cancel_reply: Callback<()>,
+    /// One of our messages being changed: its text fills the box, and sending saves it instead.
+    #[prop_or_default]
+    pub editing: Option<Rc<StoredMessage>>,
+    #[prop_or_default]
+    pub on_cancel_edit: Callback<()>,
 }
 
 /// Don't repeat "typing" more often than this.
@@ -42,6 +47,26 @@ pub fn composer(props: &ComposerProps) -> Html {
         use_effect_with(props.reply.as_ref().map(|m| m.id.clone()), move |reply| {
             if reply.is_some() {
                 crate::components::focus(&area_ref);
+            }
+        });
+    }
+    {
+        // Changing a message puts its text in the box, with the cursor at its end; stopping empties the box.
+        let area_ref = area_ref.clone();
+        let text = text.clone();
+        let editing = props.editing.clone();
+        use_effect_with(editing.as_ref().map(|m| m.id.clone()), move |id| {
+            match (&editing, id) {
+                (Some(m), Some(_)) => {
+                    text.set(m.text.clone());
+                    if let Some(area) = area_ref.cast::<HtmlTextAreaElement>() {
+                        area.set_value(&m.text);
+                        let end = m.text.encode_utf16().count() as u32;
+                        let _ = area.set_selection_range(end, end);
+                        let _ = area.focus();
+                    }
+                }
+                _ => text.set(String::new()),
             }
         });
     }
@@ -85,15 +110,20 @@ pub fn composer(props: &ComposerProps) -> Html {
     };
     let onkeydown = {
         let send = send.clone();
-        let replying = props.reply.is_some();
-        let cancel = props.on_cancel_reply.clone();
+        let (replying, editing) = (props.reply.is_some(), props.editing.is_some());
+        let cancel_reply = props.on_cancel_reply.clone();
+        let cancel_edit = props.on_cancel_edit.clone();
         Callback::from(move |e: KeyboardEvent| {
             if e.key() == "Enter" && !e.shift_key() && !e.is_composing() {
                 e.prevent_default();
                 send();
-            } else if e.key() == "Escape" && replying {
+            } else if e.key() == "Escape" && (replying || editing) {
                 e.prevent_default();
-                cancel.emit(());
+                if editing {
+                    cancel_edit.emit(());
+                } else {
+                    cancel_reply.emit(());
+                }
             }
         })
     };
@@ -122,6 +152,27 @@ pub fn composer(props: &ComposerProps) -> Html {
             </div>
         }
     });
+    let edit = props.editing.as_ref().map(|m| {
+        let cancel = {
+            let cancel = props.on_cancel_edit.clone();
+            let area_ref = area_ref.clone();
+            Callback::from(move |_: MouseEvent| {
+                cancel.emit(());
+                crate::components::focus(&area_ref);
+            })
+        };
+        html! {
+            <div class="replying editing" id="composer-reply">
+                <p>
+                    <span class="replying-to"><strong>{ "Editing your message" }</strong></span>
+                    <span class="replying-text">{ excerpt(&m.text, 120) }</span>
+                </p>
+                <button type="button" class="cancel-reply" aria-label="Cancel editing" title="Cancel editing (Esc)"
+                    onclick={cancel}>{ "×" }</button>
+            </div>
+        }
+    });
+    let reply = edit.or(reply);
     let described_by = if reply.is_some() {
         "composer-reply composer-hint"
     } else {
@@ -141,7 +192,9 @@ pub fn composer(props: &ComposerProps) -> Html {
             <textarea id="composer-text" ref={area_ref} rows="1" value={(*text).clone()} {oninput} {onkeydown}
                 placeholder={ if props.enabled { AttrValue::Static("Write a message") } else { props.disabled_placeholder.clone() } }
                 disabled={!props.enabled} aria-describedby={described_by} />
-            <button type="submit" class="primary" disabled={!props.enabled || text.trim().is_empty() || too_long}>{ "Send" }</button>
+            <button type="submit" class="primary" disabled={!props.enabled || text.trim().is_empty() || too_long}>{
+                if props.editing.is_some() { "Save" } else { "Send" }
+            }</button>
             <p id="composer-hint" class={classes!("hint", (!props.enabled || too_long).then_some("warn"))} aria-live="polite">
                 if !props.enabled {
                     { props.disabled_reason.clone() }

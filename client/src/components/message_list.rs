@@ -38,6 +38,9 @@ pub struct MessageListProps {
     /// The person chose to answer this message. Keep it the same callback across renders: every row gets it.
     #[prop_or_default]
     pub on_reply: Callback<Rc<StoredMessage>>,
+    /// The person chose to change one of their messages. The same callback across renders, too.
+    #[prop_or_default]
+    pub on_edit: Callback<Rc<StoredMessage>>,
     /// The person deleted a message, for this browser or for both. The same callback across renders, too.
     #[prop_or_default]
     pub on_delete: Callback<(Rc<StoredMessage>, Deletion)>,
@@ -411,7 +414,7 @@ pub fn message_list(props: &MessageListProps) -> Html {
                 });
         items.push(html! {
             <MessageRow key={m.id.clone()} message={m.clone()} {quote} peer={props.peer.clone()}
-                connected={props.connected} on_reply={props.on_reply.clone()}
+                connected={props.connected} on_reply={props.on_reply.clone()} on_edit={props.on_edit.clone()}
                 on_delete={props.on_delete.clone()} on_jump={(*on_jump).clone()} />
         });
     }
@@ -448,6 +451,7 @@ struct MessageRowProps {
     /// Deleting for both needs the other person here.
     connected: bool,
     on_reply: Callback<Rc<StoredMessage>>,
+    on_edit: Callback<Rc<StoredMessage>>,
     on_delete: Callback<(Rc<StoredMessage>, Deletion)>,
     on_jump: Callback<String>,
 }
@@ -527,6 +531,10 @@ fn message_row(props: &MessageRowProps) -> Html {
             let on_reply = {
                 let m = m.clone();
                 props.on_reply.reform(move |_: MouseEvent| m.clone())
+            };
+            let on_edit = {
+                let m = m.clone();
+                props.on_edit.reform(move |_: MouseEvent| m.clone())
             };
             let ask = {
                 let confirming = confirming.clone();
@@ -610,6 +618,9 @@ fn message_row(props: &MessageRowProps) -> Html {
                         }
                         <span class="meta">
                             { when }
+                            if m.edited && !m.deleted {
+                                <span class="edited" title="Changed after it was sent">{ " · edited" }</span>
+                            }
                             if m.from_me && !m.deleted {
                                 if m.delivered {
                                     <span class="tick delivered" title="Delivered">{ " ✓✓ Delivered" }</span>
@@ -621,6 +632,13 @@ fn message_row(props: &MessageRowProps) -> Html {
                                 <button type="button" class="message-action" onclick={on_reply}>
                                     { "Reply" }
                                     <span class="visually-hidden">{ format!(" to {whose}") }</span>
+                                </button>
+                            }
+                            // Changing a message needs the other person here, to tell them.
+                            if m.from_me && !m.deleted && props.connected {
+                                <button type="button" class="message-action" onclick={on_edit}>
+                                    { "Edit" }
+                                    <span class="visually-hidden">{ format!(" {whose}") }</span>
                                 </button>
                             }
                             <button type="button" class="message-action" onclick={ask} ref={delete_ref.clone()}

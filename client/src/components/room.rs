@@ -74,6 +74,7 @@ impl Handler {
             delivered: false,
             reply_to: None,
             deleted: false,
+            edited: false,
         };
         self.dispatch.dispatch(Action::Message(msg.clone()));
         let this = self.clone();
@@ -165,11 +166,30 @@ impl Handler {
                     delivered: true,
                     reply_to: reply.map(|r| reply_key(&self.room_id, &peer.peer_id, &r)),
                     deleted: false,
+                    edited: false,
                 };
                 self.dispatch.dispatch(Action::Message(msg.clone()));
                 let this = self.clone();
                 spawn_local(async move {
                     this.notice_on_error(this.storage.add_message(&msg).await);
+                    if let Some(session) = this.session.borrow().as_ref() {
+                        session.send(&PeerFrame::Ack { id });
+                    }
+                });
+            }
+            PeerFrame::Edit { id, text } => {
+                // Only their own messages, as for `unsend`.
+                let Some(peer) = self.peer.borrow().clone() else {
+                    return;
+                };
+                let key = message_key(&self.room_id, &peer.peer_id, &id);
+                self.dispatch.dispatch(Action::Edited {
+                    id: key.clone(),
+                    text: text.clone(),
+                });
+                let this = self.clone();
+                spawn_local(async move {
+                    this.notice_on_error(this.storage.edit_message(&key, &text).await);
                     if let Some(session) = this.session.borrow().as_ref() {
                         session.send(&PeerFrame::Ack { id });
                     }
@@ -334,22 +354,43 @@ pub fn room_page(props: &RoomProps) -> Html {
         });
     }
 
-    // The message the next one answers (while it is there: it may be deleted meanwhile).
+    // The message the next one answers, or the one of ours being changed (while it is there: it may be deleted
+    // meanwhile). One at a time: choosing one drops the other.
     let replying = use_state(|| None::<Rc<StoredMessage>>);
-    let reply_target = (*replying)
-        .clone()
-        .filter(|r| state.messages.iter().any(|m| m.id == r.id && !m.deleted));
-    // The same callback at every render: each row of the conversation holds it.
-    let on_reply = {
-        let set = replying.setter();
+    let editing = use_state(|| None::<Rc<StoredMessage>>);
+    let still_there = |target: &UseStateHandle<Option<Rc<StoredMessage>>>| {
+        (**target)
+            .clone()
+            .filter(|r| state.messages.iter().any(|m| m.id == r.id && !m.deleted))
+    };
+    let reply_target = still_there(&replying);
+    let edit_target = still_there(&editing);
+    // The same callbacks at every render: each row of the conversation holds them.
+    let (on_reply, on_edit) = {
+        let (reply, edit) = (replying.setter(), editing.setter());
         (*use_memo((), move |_| {
-            Callback::from(move |m: Rc<StoredMessage>| set.set(Some(m)))
+            let on_reply = {
+                let (reply, edit) = (reply.clone(), edit.clone());
+                Callback::from(move |m: Rc<StoredMessage>| {
+                    edit.set(None);
+                    reply.set(Some(m));
+                })
+            };
+            let on_edit = Callback::from(move |m: Rc<StoredMessage>| {
+                reply.set(None);
+                edit.set(Some(m));
+            });
+            (on_reply, on_edit)
         }))
         .clone()
     };
     let on_cancel_reply = {
         let replying = replying.clone();
         Callback::from(move |()| replying.set(None))
+    };
+    let on_cancel_edit = {
+        let editing = editing.clone();
+        Callback::from(move |()| editing.set(None))
     };
     // The same callback at every render, like `on_reply`.
     let on_delete = {
@@ -408,7 +449,42 @@ pub fn room_page(props: &RoomProps) -> Html {
         let my_name = ctx.identity.name.clone();
         let replying = replying.clone();
         let reply_target = reply_target.clone();
+        let editing = editing.clone();
+        let edit_target = edit_target.clone();
         Callback::from(move |text: String| {
+            if let Some(m) = &edit_target {
+                editing.set(None);
+                let wire = crate::state::wire_ref(&room_id, &m.id).filter(|w| w.by_sender);
+                let (Some(wire), false) = (wire, text == m.text) else {
+                    return;
+                };
+                let sent = session.borrow().as_ref().is_some_and(|s| {
+                    s.send(&PeerFrame::Edit {
+                        id: wire.id,
+                        text: text.clone(),
+                    })
+                });
+                if !sent {
+                    dispatch.dispatch(Action::Notice(Some(
+                        "That change was not saved because the connection dropped. The message is as it was."
+                            .into(),
+                    )));
+                    return;
+                }
+                let key = m.id.clone();
+                dispatch.dispatch(Action::Edited {
+                    id: key.clone(),
+                    text: text.clone(),
+                });
+                let storage = storage.clone();
+                let dispatch = dispatch.clone();
+                spawn_local(async move {
+                    if let Err(e) = storage.edit_message(&key, &text).await {
+                        dispatch.dispatch(Action::Notice(Some(e.to_string())));
+                    }
+                });
+                return;
+            }
             let id = crate::random::new_id();
             let ts = js_sys::Date::now();
             let answered = reply_target.as_ref().and_then(|m| {
@@ -427,6 +503,7 @@ pub fn room_page(props: &RoomProps) -> Html {
                 delivered: false,
                 reply_to,
                 deleted: false,
+                edited: false,
             };
             dispatch.dispatch(Action::Message(msg.clone()));
             let session = session.clone();
@@ -590,12 +667,12 @@ pub fn room_page(props: &RoomProps) -> Html {
                     <MessageList messages={state.messages.clone()} loaded={state.history_loaded}
                         files={files.view.items.clone()} peer={peer_label.clone()} {connected}
                         files_held={trust.view.blocks_sending()}
-                        on_file={files.on_command()} live={files.live.clone()} {on_reply} {on_delete} />
+                        on_file={files.on_command()} live={files.live.clone()} {on_reply} {on_edit} {on_delete} />
                     <p class="typing" aria-live="polite">
                         if state.peer_typing && connected { { format!("{peer_label} is typing…") } }
                     </p>
                     <Composer enabled={can_send} disabled_reason={disabled_reason} {on_send} {on_typing}
-                        reply={reply_target} {on_cancel_reply}
+                        reply={reply_target} {on_cancel_reply} editing={edit_target} {on_cancel_edit}
                         disabled_placeholder={if connected { "Sending is paused" } else { "Not connected" }} />
                     <AttachFiles enabled={can_send} peer={peer_label.clone()} on_pick={files.on_pick()}
                         on_notice={files.on_notice()} notices={files.view.notices.clone()} on_dismiss={files.on_dismiss()} />

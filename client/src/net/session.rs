@@ -220,20 +220,43 @@ impl Session {
     /// connection instead of failing: the composer can only be used while connected, but the switch can happen
     /// between the key press and this call.
     ///
-    /// Deleting one of our messages for both (`unsend`) is kept the same way, until acknowledged, and the message
-    /// itself is no longer sent again.
+    /// Deleting one of our messages for both (`unsend`) and changing its text (`edit`) are kept the same way, until
+    /// acknowledged; a deleted message is no longer sent again, an edited one goes again with its new text.
     pub fn send(&self, frame: &PeerFrame) -> bool {
         let mut inner = self.inner.borrow_mut();
-        if let PeerFrame::Unsend { id } = frame {
-            inner
-                .unacked
-                .retain(|f| !matches!(f, PeerFrame::Chat { id: queued, .. } if queued == id));
+        match frame {
+            PeerFrame::Unsend { id } => inner.unacked.retain(|f| {
+                !matches!(f, PeerFrame::Chat { id: queued, .. } | PeerFrame::Edit { id: queued, .. }
+                    if queued == id)
+            }),
+            PeerFrame::Edit { id, text } => {
+                // A message not yet acknowledged goes again with its new text; only the newest edit is kept.
+                for queued in inner.unacked.iter_mut() {
+                    if let PeerFrame::Chat {
+                        id: queued_id,
+                        text: queued_text,
+                        ..
+                    } = queued
+                    {
+                        if queued_id == id {
+                            queued_text.clone_from(text);
+                        }
+                    }
+                }
+                inner
+                    .unacked
+                    .retain(|f| !matches!(f, PeerFrame::Edit { id: queued, .. } if queued == id));
+            }
+            _ => {}
         }
         let sent = inner
             .peer
             .as_ref()
             .is_some_and(|p| p.send_chat(&frame.encode()));
-        if !matches!(frame, PeerFrame::Chat { .. } | PeerFrame::Unsend { .. }) {
+        if !matches!(
+            frame,
+            PeerFrame::Chat { .. } | PeerFrame::Unsend { .. } | PeerFrame::Edit { .. }
+        ) {
             return sent;
         }
         let queued = (sent || inner.peer_info.is_some()) && inner.unacked.len() < MAX_UNACKED;
@@ -653,8 +676,9 @@ impl Inner {
                 Ok(frame) => {
                     if let PeerFrame::Ack { id } = &frame {
                         self.unacked.retain(|f| {
-                            !matches!(f, PeerFrame::Chat { id: sent, .. } | PeerFrame::Unsend { id: sent }
-                                if sent == id)
+                            !matches!(f, PeerFrame::Chat { id: sent, .. }
+                                | PeerFrame::Unsend { id: sent }
+                                | PeerFrame::Edit { id: sent, .. } if sent == id)
                         });
                     }
                     events.push(SessionEvent::Frame(frame))

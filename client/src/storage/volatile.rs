@@ -195,6 +195,14 @@ impl Volatile {
         Some(Ok(()))
     }
 
+    pub(crate) fn edit_message(&self, message_id: &str, text: &str) -> Option<Result<bool>> {
+        let mut rooms = self.rooms.borrow_mut();
+        let message = rooms
+            .values_mut()
+            .find_map(|r| r.messages.get_mut(message_id))?;
+        Some(Ok(message.edit(text)))
+    }
+
     pub(crate) fn erase_message(&self, message_id: &str) -> Option<Result<bool>> {
         let mut rooms = self.rooms.borrow_mut();
         let message = rooms
