@@ -567,7 +567,6 @@ fn message_row(props: &MessageRowProps) -> Html {
                 }
             });
             let for_both = m.from_me && !m.deleted;
-            // For screen readers, which list the buttons of the conversation one after another.
             let whose = if m.from_me {
                 format!("your message: {}", excerpt(&m.text, 40))
             } else {
@@ -628,28 +627,25 @@ fn message_row(props: &MessageRowProps) -> Html {
                                     <span class="tick" title="Sent, not yet confirmed">{ " ✓ Sent" }</span>
                                 }
                             }
+                            // Named in full for screen readers, which list the conversation's buttons one after
+                            // another. (An aria-label, not hidden text: hidden text is positioned, and a few per row
+                            // made every change of a long conversation lay all of them out again.)
                             if !m.deleted {
-                                <button type="button" class="message-action" onclick={on_reply}>
-                                    { "Reply" }
-                                    <span class="visually-hidden">{ format!(" to {whose}") }</span>
-                                </button>
+                                <button type="button" class="message-action" onclick={on_reply}
+                                    aria-label={format!("Reply to {whose}")}>{ "Reply" }</button>
                             }
                             // Changing a message needs the other person here, to tell them.
                             if m.from_me && !m.deleted && props.connected {
-                                <button type="button" class="message-action" onclick={on_edit}>
-                                    { "Edit" }
-                                    <span class="visually-hidden">{ format!(" {whose}") }</span>
-                                </button>
+                                <button type="button" class="message-action" onclick={on_edit}
+                                    aria-label={format!("Edit {whose}")}>{ "Edit" }</button>
                             }
                             <button type="button" class="message-action" onclick={ask} ref={delete_ref.clone()}
-                                aria-expanded={(*confirming).to_string()}>
-                                { "Delete" }
-                                if !m.deleted {
-                                    <span class="visually-hidden">{ format!(" {whose}") }</span>
+                                aria-expanded={(*confirming).to_string()}
+                                aria-label={if m.deleted {
+                                    "Delete what is left of a deleted message".to_string()
                                 } else {
-                                    <span class="visually-hidden">{ " what is left of a deleted message" }</span>
-                                }
-                            </button>
+                                    format!("Delete {whose}")
+                                }}>{ "Delete" }</button>
                         </span>
                         if *confirming { { confirm } }
                     </div>
