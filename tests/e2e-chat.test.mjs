@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { screenshot } from './support/browser.mjs';
-import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory, row, replyTo, askDelete } from './support/room.mjs';
+import { T, suite, status, messages, assertText, waitConnected, createRoom, connectPair, nameOf, rename, send, addHistory, row, replyTo, askDelete, startEdit, storedMessages } from './support/room.mjs';
 
 const SUITE = 'chat';
 const env = suite();
@@ -685,22 +685,6 @@ async function inViewLocator(page, locator) {
   return Boolean(log && box) && box.y >= log.y - 1 && box.y + box.height <= log.y + log.height + 1;
 }
 
-/** Every message record in this browser's IndexedDB. */
-function storedMessages(page) {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('twain');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const req = open.result.transaction('messages').objectStore('messages').getAll();
-          req.onerror = () => reject(req.error);
-          req.onsuccess = () => (open.result.close(), resolve(req.result));
-        };
-      }),
-  );
-}
-
 test('a message can be deleted for me, or for both while connected, and nothing of its words is left on disk', async () => {
   const a = await peer('delete-a');
   const b = await peer('delete-b');
@@ -764,13 +748,6 @@ test('a message can be deleted for me, or for both while connected, and nothing 
   assert.equal(await row(a.page, 'keep this one').count(), 1);
   for (const p of [a, b]) assert.deepEqual(p.errors, [], `no console errors in ${p.label}`);
 });
-
-/** Presses Edit on my message `text`. */
-async function startEdit(page, text) {
-  const r = row(page, text);
-  await r.hover();
-  await r.getByRole('button', { name: /^Edit / }).click();
-}
 
 test('one of my messages can be changed while we are both here: both sides show the new text, marked edited', async () => {
   const a = await peer('edit-a');

@@ -590,19 +590,32 @@ impl Storage {
         if let Some(done) = self.inner.volatile.mark_delivered(message_id) {
             return done;
         }
+        let found = self
+            .update_message(message_id, |m| !std::mem::replace(&mut m.delivered, true))
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Reads message `message_id`, lets `change` change it, and writes it back if `change` says it did. `None`
+    /// if there is no such message, else whether it changed.
+    async fn update_message(
+        &self,
+        message_id: &str,
+        change: impl FnOnce(&mut StoredMessage) -> bool,
+    ) -> Result<Option<bool>> {
         let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, MESSAGES)?;
         let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
         if existing.is_undefined() {
-            return Ok(false);
+            return Ok(None);
         }
         let mut message: StoredMessage = from_js(existing)?;
-        if !message.delivered {
-            message.delivered = true;
+        let changed = change(&mut message);
+        if changed {
             js(store.put(&to_js(&message)?))?;
         }
         finish(&tx).await?;
-        Ok(true)
+        Ok(Some(changed))
     }
 
     /// Deletes a message of this browser's copy of the conversation (for me): nothing of it is left.
@@ -621,17 +634,13 @@ impl Storage {
         if let Some(done) = self.inner.volatile.erase_message(message_id) {
             return done;
         }
-        let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, MESSAGES)?;
-        let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
-        if existing.is_undefined() {
-            return Ok(false);
-        }
-        let mut message: StoredMessage = from_js(existing)?;
-        message.erase();
-        js(store.put(&to_js(&message)?))?;
-        finish(&tx).await?;
-        Ok(true)
+        let found = self
+            .update_message(message_id, |m| {
+                m.erase();
+                true
+            })
+            .await?;
+        Ok(found.is_some())
     }
 
     /// Replaces the text of a message its author edited (see [`StoredMessage::edit`]). Returns false if there is
@@ -640,19 +649,8 @@ impl Storage {
         if let Some(done) = self.inner.volatile.edit_message(message_id, text) {
             return done;
         }
-        let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
-        let store = object_store(&tx, MESSAGES)?;
-        let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
-        if existing.is_undefined() {
-            return Ok(false);
-        }
-        let mut message: StoredMessage = from_js(existing)?;
-        let changed = message.edit(text);
-        if changed {
-            js(store.put(&to_js(&message)?))?;
-        }
-        finish(&tx).await?;
-        Ok(changed)
+        let changed = self.update_message(message_id, |m| m.edit(text)).await?;
+        Ok(changed.unwrap_or(false))
     }
 
     /// The history of a room, oldest first (equal times ordered by id).

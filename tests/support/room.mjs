@@ -108,19 +108,23 @@ export function row(page, text) {
     .filter({ has: page.getByRole('paragraph').filter({ hasText: exact }) });
 }
 
-/** Presses Reply on the message `text` (the button shows on hover, as a person would point at the message). */
-export async function replyTo(page, text) {
+/** Presses one of the buttons of the message `text` (named `name`), which show when a person points at it. */
+export async function messageAction(page, text, name) {
   const r = row(page, text);
   await r.hover();
-  await r.getByRole('button', { name: /^Reply to / }).click();
+  await r.getByRole('button', { name }).click();
 }
+
+/** Presses Reply on the message `text`. */
+export const replyTo = (page, text) => messageAction(page, text, /^Reply to /);
+
+/** Presses Edit on my message `text`. */
+export const startEdit = (page, text) => messageAction(page, text, /^Edit /);
 
 /** Presses Delete on the message `text`; returns the question that comes up in it. */
 export async function askDelete(page, text) {
-  const r = row(page, text);
-  await r.hover();
-  await r.getByRole('button', { name: /^Delete / }).click();
-  const question = r.getByRole('group', { name: 'Delete this message' });
+  await messageAction(page, text, /^Delete /);
+  const question = row(page, text).getByRole('group', { name: 'Delete this message' });
   await question.waitFor({ timeout: T });
   return question;
 }
@@ -143,25 +147,32 @@ export async function send(page, text) {
   throw new Error(`could not send "${text}": the composer kept being disabled`);
 }
 
-/** The identity id this browser stores (IndexedDB `twain`, store `identity`, key `me`). */
-export function storedIdentity(page) {
+/** What this browser's IndexedDB `twain` holds in `store`: the record at `key`, or every record without one. */
+export function readStore(page, store, key) {
   return page.evaluate(
-    () =>
+    ([store, key]) =>
       new Promise((resolve, reject) => {
         const open = indexedDB.open('twain');
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
           const db = open.result;
-          const get = db.transaction('identity').objectStore('identity').get('me');
-          get.onsuccess = () => {
-            db.close();
-            resolve(get.result?.peer_id ?? null);
-          };
-          get.onerror = () => reject(get.error);
+          const objects = db.transaction(store).objectStore(store);
+          const req = key === undefined ? objects.getAll() : objects.get(key);
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => (db.close(), resolve(req.result ?? null));
         };
       }),
+    [store, key],
   );
 }
+
+/** The identity id this browser stores (IndexedDB `twain`, store `identity`, key `me`). */
+export async function storedIdentity(page) {
+  return (await readStore(page, 'identity', 'me'))?.peer_id ?? null;
+}
+
+/** Every message record this browser stores. */
+export const storedMessages = (page) => readStore(page, 'messages');
 
 /** Writes `n` messages into this browser's IndexedDB, older than the room's message `seed` and in order: copies of
  * its record saying "History 0", "History 1"... (with a web address each when `link`; every other one written by

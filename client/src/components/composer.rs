@@ -127,52 +127,50 @@ pub fn composer(props: &ComposerProps) -> Html {
             }
         })
     };
-    let reply = props.reply.as_ref().map(|m| {
-        let who = if m.from_me {
-            "yourself".to_string()
-        } else {
-            m.author.clone()
+    // Above the box: what the next message answers, or the message being changed; x (or Escape) stops.
+    let banner =
+        |what: Html, m: &StoredMessage, cancel_label: &'static str, cancel: &Callback<()>| {
+            let onclick = {
+                let cancel = cancel.clone();
+                let area_ref = area_ref.clone();
+                Callback::from(move |_: MouseEvent| {
+                    cancel.emit(());
+                    crate::components::focus(&area_ref);
+                })
+            };
+            html! {
+                <div class="replying" id="composer-reply">
+                    <p>
+                        <span class="replying-to">{ what }</span>
+                        <span class="replying-text">{ excerpt(&m.text, 120) }</span>
+                    </p>
+                    <button type="button" class="cancel-reply" aria-label={cancel_label}
+                        title={format!("{cancel_label} (Esc)")} {onclick}>{ "×" }</button>
+                </div>
+            }
         };
-        let cancel = {
-            let cancel = props.on_cancel_reply.clone();
-            let area_ref = area_ref.clone();
-            Callback::from(move |_: MouseEvent| {
-                cancel.emit(());
-                crate::components::focus(&area_ref);
-            })
-        };
-        html! {
-            <div class="replying" id="composer-reply">
-                <p>
-                    <span class="replying-to">{ "Replying to " }<strong>{ who }</strong></span>
-                    <span class="replying-text">{ excerpt(&m.text, 120) }</span>
-                </p>
-                <button type="button" class="cancel-reply" aria-label="Cancel reply" title="Cancel reply (Esc)"
-                    onclick={cancel}>{ "×" }</button>
-            </div>
+    let reply = match (&props.editing, &props.reply) {
+        (Some(m), _) => Some(banner(
+            html! { <strong>{ "Editing your message" }</strong> },
+            m,
+            "Cancel editing",
+            &props.on_cancel_edit,
+        )),
+        (None, Some(m)) => {
+            let who = if m.from_me {
+                "yourself".to_string()
+            } else {
+                m.author.clone()
+            };
+            Some(banner(
+                html! { <>{ "Replying to " }<strong>{ who }</strong></> },
+                m,
+                "Cancel reply",
+                &props.on_cancel_reply,
+            ))
         }
-    });
-    let edit = props.editing.as_ref().map(|m| {
-        let cancel = {
-            let cancel = props.on_cancel_edit.clone();
-            let area_ref = area_ref.clone();
-            Callback::from(move |_: MouseEvent| {
-                cancel.emit(());
-                crate::components::focus(&area_ref);
-            })
-        };
-        html! {
-            <div class="replying editing" id="composer-reply">
-                <p>
-                    <span class="replying-to"><strong>{ "Editing your message" }</strong></span>
-                    <span class="replying-text">{ excerpt(&m.text, 120) }</span>
-                </p>
-                <button type="button" class="cancel-reply" aria-label="Cancel editing" title="Cancel editing (Esc)"
-                    onclick={cancel}>{ "×" }</button>
-            </div>
-        }
-    });
-    let reply = edit.or(reply);
+        (None, None) => None,
+    };
     let described_by = if reply.is_some() {
         "composer-reply composer-hint"
     } else {

@@ -81,6 +81,28 @@ impl Handler {
         spawn_local(async move { this.notice_on_error(this.storage.add_message(&msg).await) });
     }
 
+    /// The storage key of the other person's message `id`. Frames that change a message (`edit`, `unsend`) can
+    /// only name their sender's own messages: the key is in the sender's name.
+    fn their_key(&self, id: &str) -> Option<String> {
+        let peer = self.peer.borrow();
+        Some(message_key(&self.room_id, &peer.as_ref()?.peer_id, id))
+    }
+
+    /// Stores what a frame from the other browser brought or changed, then acknowledges message `id` to it.
+    fn store_then_ack<T>(
+        self: &Rc<Self>,
+        id: String,
+        store: impl std::future::Future<Output = Result<T, crate::storage::StorageError>> + 'static,
+    ) {
+        let this = self.clone();
+        spawn_local(async move {
+            this.notice_on_error(store.await);
+            if let Some(session) = this.session.borrow().as_ref() {
+                session.send(&PeerFrame::Ack { id });
+            }
+        });
+    }
+
     fn remember_peer(self: &Rc<Self>, peer: &PeerInfo) {
         let this = self.clone();
         let peer = peer.clone();
@@ -169,46 +191,27 @@ impl Handler {
                     edited: false,
                 };
                 self.dispatch.dispatch(Action::Message(msg.clone()));
-                let this = self.clone();
-                spawn_local(async move {
-                    this.notice_on_error(this.storage.add_message(&msg).await);
-                    if let Some(session) = this.session.borrow().as_ref() {
-                        session.send(&PeerFrame::Ack { id });
-                    }
-                });
+                let storage = self.storage.clone();
+                self.store_then_ack(id, async move { storage.add_message(&msg).await });
             }
             PeerFrame::Edit { id, text } => {
-                // Only their own messages, as for `unsend`.
-                let Some(peer) = self.peer.borrow().clone() else {
+                let Some(key) = self.their_key(&id) else {
                     return;
                 };
-                let key = message_key(&self.room_id, &peer.peer_id, &id);
                 self.dispatch.dispatch(Action::Edited {
                     id: key.clone(),
                     text: text.clone(),
                 });
-                let this = self.clone();
-                spawn_local(async move {
-                    this.notice_on_error(this.storage.edit_message(&key, &text).await);
-                    if let Some(session) = this.session.borrow().as_ref() {
-                        session.send(&PeerFrame::Ack { id });
-                    }
-                });
+                let storage = self.storage.clone();
+                self.store_then_ack(id, async move { storage.edit_message(&key, &text).await });
             }
             PeerFrame::Unsend { id } => {
-                // Only their own messages: the key is in their name.
-                let Some(peer) = self.peer.borrow().clone() else {
+                let Some(key) = self.their_key(&id) else {
                     return;
                 };
-                let key = message_key(&self.room_id, &peer.peer_id, &id);
                 self.dispatch.dispatch(Action::Erased(key.clone()));
-                let this = self.clone();
-                spawn_local(async move {
-                    this.notice_on_error(this.storage.erase_message(&key).await);
-                    if let Some(session) = this.session.borrow().as_ref() {
-                        session.send(&PeerFrame::Ack { id });
-                    }
-                });
+                let storage = self.storage.clone();
+                self.store_then_ack(id, async move { storage.erase_message(&key).await });
             }
             PeerFrame::Ack { id } => {
                 let key = message_key(&self.room_id, AUTHOR_ME, &id);
