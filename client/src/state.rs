@@ -167,34 +167,34 @@ impl Reducible for RoomState {
                     }
                 }
             }
-            Action::Delivered(id) => {
-                if let Some(i) = s.messages.iter().position(|x| x.id == id && !x.delivered) {
-                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).delivered = true;
-                }
-            }
+            Action::Delivered(id) => change_message(&mut s.messages, &id, StoredMessage::deliver),
             Action::Removed(id) => {
                 if s.messages.iter().any(|x| x.id == id) {
                     Rc::make_mut(&mut s.messages).retain(|x| x.id != id);
                 }
             }
-            Action::Erased(id) => {
-                if let Some(i) = s.messages.iter().position(|x| x.id == id && !x.deleted) {
-                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).erase();
-                }
-            }
-            Action::Edited { id, text } => {
-                if let Some(i) = s
-                    .messages
-                    .iter()
-                    .position(|x| x.id == id && !x.deleted && x.text != text)
-                {
-                    Rc::make_mut(&mut Rc::make_mut(&mut s.messages)[i]).edit(&text);
-                }
-            }
+            Action::Erased(id) => change_message(&mut s.messages, &id, StoredMessage::erase),
+            Action::Edited { id, text } => change_message(&mut s.messages, &id, |m| m.edit(&text)),
             Action::PeerTyping(active) => s.peer_typing = active,
             Action::Notice(notice) => s.notice = notice,
         }
         Rc::new(s)
+    }
+}
+
+/// Lets `change` change message `id` (the same changes as [`crate::storage::Storage`] makes on disk), copying
+/// that message and the list only if it says it did: a change to nothing leaves the shared list as it is.
+fn change_message(
+    messages: &mut Messages,
+    id: &str,
+    change: impl FnOnce(&mut StoredMessage) -> bool,
+) {
+    let Some(i) = messages.iter().position(|x| x.id == id) else {
+        return;
+    };
+    let mut message = (*messages[i]).clone();
+    if change(&mut message) {
+        Rc::make_mut(messages)[i] = Rc::new(message);
     }
 }
 

@@ -164,6 +164,11 @@ impl StoredMessage {
         }
     }
 
+    /// The other person confirmed they have it. False if it was confirmed already.
+    pub(crate) fn deliver(&mut self) -> bool {
+        !std::mem::replace(&mut self.delivered, true)
+    }
+
     /// Its author changed its text (nothing changes once it is deleted). False if nothing changed.
     pub(crate) fn edit(&mut self, text: &str) -> bool {
         if self.deleted || self.text == text {
@@ -174,11 +179,15 @@ impl StoredMessage {
         true
     }
 
-    /// What is left of a message that its author deleted for both.
-    pub(crate) fn erase(&mut self) {
+    /// What is left of a message that its author deleted for both. False if it was deleted already.
+    pub(crate) fn erase(&mut self) -> bool {
+        if self.deleted {
+            return false;
+        }
         self.deleted = true;
         self.text.clear();
         self.reply_to = None;
+        true
     }
 }
 
@@ -587,22 +596,22 @@ impl Storage {
 
     /// Marks one of my messages as received by the other peer. Returns false if there is no such message.
     pub async fn mark_delivered(&self, message_id: &str) -> Result<bool> {
-        if let Some(done) = self.inner.volatile.mark_delivered(message_id) {
-            return done;
-        }
         let found = self
-            .update_message(message_id, |m| !std::mem::replace(&mut m.delivered, true))
+            .update_message(message_id, StoredMessage::deliver)
             .await?;
         Ok(found.is_some())
     }
 
-    /// Reads message `message_id`, lets `change` change it, and writes it back if `change` says it did. `None`
-    /// if there is no such message, else whether it changed.
+    /// Reads message `message_id`, lets `change` change it, and writes it back if `change` says it did (in memory
+    /// for a room that keeps nothing). `None` if there is no such message, else whether it changed.
     async fn update_message(
         &self,
         message_id: &str,
-        change: impl FnOnce(&mut StoredMessage) -> bool,
+        mut change: impl FnMut(&mut StoredMessage) -> bool,
     ) -> Result<Option<bool>> {
+        if let Some(changed) = self.inner.volatile.update_message(message_id, &mut change) {
+            return Ok(Some(changed));
+        }
         let tx = self.tx(&[MESSAGES], IdbTransactionMode::Readwrite)?;
         let store = object_store(&tx, MESSAGES)?;
         let existing = request(&js(store.get(&message_id.into()))?, Some(&tx)).await?;
@@ -631,14 +640,8 @@ impl Storage {
     /// Keeps only the place of a message that its author deleted for both: its text and quote are gone. Returns
     /// false if there is no such message.
     pub async fn erase_message(&self, message_id: &str) -> Result<bool> {
-        if let Some(done) = self.inner.volatile.erase_message(message_id) {
-            return done;
-        }
         let found = self
-            .update_message(message_id, |m| {
-                m.erase();
-                true
-            })
+            .update_message(message_id, StoredMessage::erase)
             .await?;
         Ok(found.is_some())
     }
@@ -646,9 +649,6 @@ impl Storage {
     /// Replaces the text of a message its author edited (see [`StoredMessage::edit`]). Returns false if there is
     /// no such message, or it is deleted.
     pub async fn edit_message(&self, message_id: &str, text: &str) -> Result<bool> {
-        if let Some(done) = self.inner.volatile.edit_message(message_id, text) {
-            return done;
-        }
         let changed = self.update_message(message_id, |m| m.edit(text)).await?;
         Ok(changed.unwrap_or(false))
     }

@@ -164,6 +164,17 @@ impl PeerFrame {
         }
     }
 
+    /// The chat message a frame that waits for its `ack` is about (`chat`, `unsend`, `edit`); `None` for the
+    /// others. An `ack` names a message, so it ends the wait of every such frame about that message.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            PeerFrame::Chat { id, .. } | PeerFrame::Unsend { id } | PeerFrame::Edit { id, .. } => {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("peer frames always serialize")
     }
@@ -423,6 +434,33 @@ mod tests {
             PeerFrame::decode(&big),
             Err(ProtocolError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn frames_that_wait_for_an_ack_name_their_message() {
+        let id = || ID.to_string();
+        for frame in [
+            PeerFrame::Chat {
+                id: id(),
+                text: "x".into(),
+                ts: 1.0,
+                reply: None,
+            },
+            PeerFrame::Unsend { id: id() },
+            PeerFrame::Edit {
+                id: id(),
+                text: "y".into(),
+            },
+        ] {
+            assert_eq!(frame.message_id(), Some(ID));
+        }
+        for frame in [
+            PeerFrame::Ack { id: id() },
+            PeerFrame::Typing { active: true },
+            PeerFrame::FileComplete { transfer_id: TID },
+        ] {
+            assert_eq!(frame.message_id(), None);
+        }
     }
 
     #[test]

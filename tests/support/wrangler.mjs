@@ -53,11 +53,6 @@ export async function freePorts(count, avoid = []) {
   return ports;
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort() {
-  return (await freePorts(1))[0];
-}
-
 const running = new Set();
 const ownedDirs = new Set(); // state dirs made here: kept across stop()/restart, removed when the process exits
 // If the test process dies without calling stop(), do not leave wrangler and workerd behind.

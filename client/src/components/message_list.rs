@@ -93,13 +93,13 @@ pub fn excerpt(text: &str, max: usize) -> String {
 }
 
 /// Brings the row of message `key` into the middle of the view, marks it for a moment and gives it the focus
-/// (so a keyboard or screen reader user goes on from there). `false` if it is not on the page.
-fn show_message(key: &str) -> bool {
+/// (so a keyboard or screen reader user goes on from there). Nothing if it is not on the page.
+fn show_message(key: &str) {
     let Some(el) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id(&row_id(key)))
     else {
-        return false;
+        return;
     };
     let options = web_sys::ScrollIntoViewOptions::new();
     options.set_block(web_sys::ScrollLogicalPosition::Center);
@@ -115,7 +115,6 @@ fn show_message(key: &str) -> bool {
         options.set_prevent_scroll(true);
         let _ = el.focus_with_options(&options);
     }
-    true
 }
 
 /// How far the list is scrolled up from its bottom, in CSS pixels.

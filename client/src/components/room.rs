@@ -406,40 +406,21 @@ pub fn room_page(props: &RoomProps) -> Html {
         (*use_memo((), move |_| {
             Callback::from(move |(m, how): (Rc<StoredMessage>, Deletion)| {
                 let key = m.id.clone();
-                if how == Deletion::ForEveryone {
-                    let Some(wire) = crate::state::wire_ref(&room_id, &key).filter(|w| w.by_sender) else {
-                        return;
-                    };
-                    let sent = session
-                        .borrow()
-                        .as_ref()
-                        .is_some_and(|s| s.send(&PeerFrame::Unsend { id: wire.id }));
-                    if !sent {
-                        dispatch.dispatch(Action::Notice(Some(format!(
-                            "That message was not deleted: the connection with {} dropped. Try again once you are connected.",
-                            peer.borrow()
-                        ))));
-                        return;
-                    }
+                if how == Deletion::ForMe {
+                    dispatch.dispatch(Action::Removed(key.clone()));
+                    let storage = storage.clone();
+                    store_in_background(&dispatch, async move { storage.delete_message(&key).await });
+                    return;
                 }
-                let storage = storage.clone();
-                let dispatch = dispatch.clone();
-                let erase = how == Deletion::ForEveryone;
-                dispatch.dispatch(if erase {
-                    Action::Erased(key.clone())
-                } else {
-                    Action::Removed(key.clone())
-                });
-                spawn_local(async move {
-                    let done = if erase {
-                        storage.erase_message(&key).await.map(|_| ())
-                    } else {
-                        storage.delete_message(&key).await
-                    };
-                    if let Err(e) = done {
-                        dispatch.dispatch(Action::Notice(Some(e.to_string())));
-                    }
-                });
+                let failed = format!(
+                    "That message was not deleted: the connection with {} dropped. Try again once you are connected.",
+                    peer.borrow()
+                );
+                if tell_change(&session, &dispatch, &room_id, &key, |id| PeerFrame::Unsend { id }, failed) {
+                    dispatch.dispatch(Action::Erased(key.clone()));
+                    let storage = storage.clone();
+                    store_in_background(&dispatch, async move { storage.erase_message(&key).await });
+                }
             })
         }))
         .clone()
@@ -457,35 +438,25 @@ pub fn room_page(props: &RoomProps) -> Html {
         Callback::from(move |text: String| {
             if let Some(m) = &edit_target {
                 editing.set(None);
-                let wire = crate::state::wire_ref(&room_id, &m.id).filter(|w| w.by_sender);
-                let (Some(wire), false) = (wire, text == m.text) else {
-                    return;
-                };
-                let sent = session.borrow().as_ref().is_some_and(|s| {
-                    s.send(&PeerFrame::Edit {
-                        id: wire.id,
-                        text: text.clone(),
-                    })
-                });
-                if !sent {
-                    dispatch.dispatch(Action::Notice(Some(
-                        "That change was not saved because the connection dropped. The message is as it was."
-                            .into(),
-                    )));
+                if text == m.text {
                     return;
                 }
-                let key = m.id.clone();
-                dispatch.dispatch(Action::Edited {
-                    id: key.clone(),
+                let failed = "That change was not saved because the connection dropped. The message is as it was.";
+                let edit = |id| PeerFrame::Edit {
+                    id,
                     text: text.clone(),
-                });
-                let storage = storage.clone();
-                let dispatch = dispatch.clone();
-                spawn_local(async move {
-                    if let Err(e) = storage.edit_message(&key, &text).await {
-                        dispatch.dispatch(Action::Notice(Some(e.to_string())));
-                    }
-                });
+                };
+                if tell_change(&session, &dispatch, &room_id, &m.id, edit, failed.into()) {
+                    let key = m.id.clone();
+                    dispatch.dispatch(Action::Edited {
+                        id: key.clone(),
+                        text: text.clone(),
+                    });
+                    let storage = storage.clone();
+                    store_in_background(&dispatch, async move {
+                        storage.edit_message(&key, &text).await
+                    });
+                }
                 return;
             }
             let id = crate::random::new_id();
@@ -690,6 +661,42 @@ pub fn room_page(props: &RoomProps) -> Html {
             </div>
         </div>
     }
+}
+
+/// Tells the other browser about a change to our own message `key`: `frame`, made from the message's id there.
+/// False, with `failed` as the room's notice, if it could not go (the connection dropped).
+fn tell_change(
+    session: &RefCell<Option<Session>>,
+    dispatch: &UseReducerDispatcher<RoomState>,
+    room_id: &str,
+    key: &str,
+    frame: impl FnOnce(String) -> PeerFrame,
+    failed: String,
+) -> bool {
+    let Some(wire) = crate::state::wire_ref(room_id, key).filter(|w| w.by_sender) else {
+        return false;
+    };
+    let sent = session
+        .borrow()
+        .as_ref()
+        .is_some_and(|s| s.send(&frame(wire.id)));
+    if !sent {
+        dispatch.dispatch(Action::Notice(Some(failed)));
+    }
+    sent
+}
+
+/// Runs a change of the stored conversation in the background; a failure becomes the room's notice.
+fn store_in_background<T>(
+    dispatch: &UseReducerDispatcher<RoomState>,
+    store: impl std::future::Future<Output = Result<T, crate::storage::StorageError>> + 'static,
+) {
+    let dispatch = dispatch.clone();
+    spawn_local(async move {
+        if let Err(e) = store.await {
+            dispatch.dispatch(Action::Notice(Some(e.to_string())));
+        }
+    });
 }
 
 /// The connection state's pill: its class, its words, and the words naming the other person, which a phone only

@@ -225,27 +225,22 @@ impl Session {
     pub fn send(&self, frame: &PeerFrame) -> bool {
         let mut inner = self.inner.borrow_mut();
         match frame {
-            PeerFrame::Unsend { id } => inner.unacked.retain(|f| {
-                !matches!(f, PeerFrame::Chat { id: queued, .. } | PeerFrame::Edit { id: queued, .. }
-                    if queued == id)
-            }),
+            // Nothing sent before about that message needs to go again: it is gone.
+            PeerFrame::Unsend { id } => inner.unacked.retain(|f| f.message_id() != Some(id)),
             PeerFrame::Edit { id, text } => {
                 // A message not yet acknowledged goes again with its new text; only the newest edit is kept.
-                for queued in inner.unacked.iter_mut() {
-                    if let PeerFrame::Chat {
-                        id: queued_id,
+                inner.unacked.retain_mut(|f| match f {
+                    PeerFrame::Chat {
+                        id: queued,
                         text: queued_text,
                         ..
-                    } = queued
-                    {
-                        if queued_id == id {
-                            queued_text.clone_from(text);
-                        }
+                    } if queued == id => {
+                        queued_text.clone_from(text);
+                        true
                     }
-                }
-                inner
-                    .unacked
-                    .retain(|f| !matches!(f, PeerFrame::Edit { id: queued, .. } if queued == id));
+                    PeerFrame::Edit { id: queued, .. } => queued != id,
+                    _ => true,
+                });
             }
             _ => {}
         }
@@ -253,10 +248,7 @@ impl Session {
             .peer
             .as_ref()
             .is_some_and(|p| p.send_chat(&frame.encode()));
-        if !matches!(
-            frame,
-            PeerFrame::Chat { .. } | PeerFrame::Unsend { .. } | PeerFrame::Edit { .. }
-        ) {
+        if frame.message_id().is_none() {
             return sent;
         }
         let queued = (sent || inner.peer_info.is_some()) && inner.unacked.len() < MAX_UNACKED;
@@ -675,11 +667,7 @@ impl Inner {
                 }
                 Ok(frame) => {
                     if let PeerFrame::Ack { id } = &frame {
-                        self.unacked.retain(|f| {
-                            !matches!(f, PeerFrame::Chat { id: sent, .. }
-                                | PeerFrame::Unsend { id: sent }
-                                | PeerFrame::Edit { id: sent, .. } if sent == id)
-                        });
+                        self.unacked.retain(|f| f.message_id() != Some(id));
                     }
                     events.push(SessionEvent::Frame(frame))
                 }

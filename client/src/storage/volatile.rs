@@ -177,15 +177,6 @@ impl Volatile {
         })
     }
 
-    pub(crate) fn mark_delivered(&self, message_id: &str) -> Option<Result<bool>> {
-        let mut rooms = self.rooms.borrow_mut();
-        let message = rooms
-            .values_mut()
-            .find_map(|r| r.messages.get_mut(message_id))?;
-        message.delivered = true;
-        Some(Ok(true))
-    }
-
     pub(crate) fn delete_message(&self, message_id: &str) -> Option<Result<()>> {
         let mut rooms = self.rooms.borrow_mut();
         let room = rooms
@@ -195,21 +186,17 @@ impl Volatile {
         Some(Ok(()))
     }
 
-    pub(crate) fn edit_message(&self, message_id: &str, text: &str) -> Option<Result<bool>> {
+    /// Changes a message of a room that keeps nothing (see `Storage::update_message`): `None` if it is not one.
+    pub(crate) fn update_message(
+        &self,
+        message_id: &str,
+        change: impl FnOnce(&mut StoredMessage) -> bool,
+    ) -> Option<bool> {
         let mut rooms = self.rooms.borrow_mut();
         let message = rooms
             .values_mut()
             .find_map(|r| r.messages.get_mut(message_id))?;
-        Some(Ok(message.edit(text)))
-    }
-
-    pub(crate) fn erase_message(&self, message_id: &str) -> Option<Result<bool>> {
-        let mut rooms = self.rooms.borrow_mut();
-        let message = rooms
-            .values_mut()
-            .find_map(|r| r.messages.get_mut(message_id))?;
-        message.erase();
-        Some(Ok(true))
+        Some(change(message))
     }
 
     pub(crate) fn messages(&self, room_id: &str) -> Option<Result<Vec<StoredMessage>>> {
